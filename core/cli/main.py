@@ -1,0 +1,213 @@
+"""`defectlab` command line: headless train / evaluate / predict / demo, calling the same core workflows as
+the GUI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from core.cli.progressbar import run_to_end
+from core.cli.tables import metrics_table, per_type_table
+from core.data.index import resolve_data_root
+from core.fileio import write_text_atomic
+from core.models.registry import PRESETS, list_methods
+from core.paths import last_model
+from core.progress import CancelToken
+from core.training.engine import TrainOptions
+from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evaluate_model, predict_folder,
+                           train_model)
+
+EXAMPLES = """examples:
+  defectlab demo                                   train + evaluate on the bundled demo (headless)
+  defectlab train --data ../shared/data/magnetic_tile --method ae-ssim --preset fast
+  defectlab evaluate                               evaluate the most recently trained model
+  defectlab predict --model M.safetensors --input new_lot/ --out results/
+"""
+
+
+def resolve_data(value: str) -> Path:
+    """A folder, a dataset name under $DEFECTLAB_DATA, or `demo[:category]` for the bundled demo."""
+    if value == "demo" or value.startswith("demo:"):
+        from core.data.demo import demo_dataset  # noqa: PLC0415 - generated only when asked for
+        return demo_dataset(value.partition(":")[2] or "fabric")
+    return resolve_data_root(value)
+
+
+def _cancel_on_ctrl_c(cancel: CancelToken) -> None:
+    """First Ctrl-C cancels cooperatively (the checkpoint is kept); a second one aborts at once."""
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        print("\ncancelling after the current step (Ctrl-C again to abort)...", file=sys.stderr)
+        cancel.cancel()
+    signal.signal(signal.SIGINT, handler)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = {"epochs": "epochs", "input_size": "input_size", "batch_size": "batch_size", "lr": "lr",
+             "resize_mode": "resize_mode", "tile_scale": "tile_scale"}
+    values = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
+    if args.no_augment:
+        values["augment"] = False
+    return values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    data = resolve_data(args.data)
+    cancel = CancelToken()
+    _cancel_on_ctrl_c(cancel)
+    request = TrainRequest(data=data, method=args.method, preset=args.preset, overrides=_overrides(args),
+                           out=Path(args.out) if args.out else None, val_fraction=args.val_fraction,
+                           target_false_reject_rate=args.target_frr, fresh=args.fresh,
+                           options=TrainOptions(seed=args.seed, device=args.device, threads=args.threads,
+                                                checkpoint_every=args.checkpoint_every))
+    print(f"training {args.method} ({args.preset} preset) on {data}", file=sys.stderr)
+    last = run_to_end(train_model(request, cancel))
+    if last.phase == "cancelled":
+        print(last.message, file=sys.stderr)
+        return 130
+    print(f"model written to {last.result}")
+    return 0
+
+
+def _default_model(value: str | None) -> Path:
+    if value:
+        return Path(value)
+    found = last_model()
+    if found is None:
+        raise ValueError("no trained model found; train one first (defectlab train ...) or pass --model")
+    return found
+
+
+def print_report(report: dict[str, Any]) -> None:
+    counts = report["counts"]
+    print(f"\n{report['method']} ({report['preset']}) on {report['data']}: "
+          f"{counts['good']} good + {counts['defective']} defective test images, "
+          f"{report['ms_per_image']:.1f} ms/image (incl. reading)")
+    print(metrics_table(report))
+    print("* = the model's default map. P/R/F1 use the label-free image threshold stored in the model.\n")
+    print(per_type_table(report))
+    if report["skipped"]:
+        print(f"\n{len(report['skipped'])} files skipped, e.g. {report['skipped'][0]['path']}: "
+              f"{report['skipped'][0]['reason']}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    model = _default_model(args.model)
+    data = resolve_data(args.data) if args.data else None
+    print(f"evaluating {model}", file=sys.stderr)
+    report = run_to_end(evaluate_model(EvaluateRequest(model, data, args.device))).result
+    print_report(report)
+    if args.json:
+        write_text_atomic(args.json, json.dumps(report, indent=1))
+        print(f"metrics written to {args.json}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    cancel = CancelToken()
+    _cancel_on_ctrl_c(cancel)
+    out = Path(args.out)
+    request = PredictRequest(_default_model(args.model), Path(args.input), out, write_maps=not args.no_maps,
+                             device=args.device)
+    last = run_to_end(predict_folder(request, cancel))
+    defective = sum(r.verdict == "defective" for r in last.result)
+    print(f"{len(last.result)} images scored, {defective} defective; scores in {out / 'scores.csv'}"
+          + ("" if args.no_maps else f", overlays in {out / 'maps'}"))
+    return 130 if last.phase == "cancelled" else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job, headless: demo data -> train -> evaluate -> overlays of the test set."""
+    data = resolve_data(f"demo:{args.category}")
+    out = Path(args.out)
+    model_path = out / f"demo-{args.category}_{args.method}.safetensors"
+    request = TrainRequest(data=data, method=args.method, preset="fast", out=model_path,
+                           overrides={"epochs": args.epochs}, options=TrainOptions(seed=0))
+    print(f"demo dataset: {data}\ntraining {args.method} (fast preset, {args.epochs} epochs)", file=sys.stderr)
+    run_to_end(train_model(request))
+    report = run_to_end(evaluate_model(EvaluateRequest(model_path, data))).result
+    print_report(report)
+    write_text_atomic(out / "metrics.json", json.dumps(report, indent=1))
+    run_to_end(predict_folder(PredictRequest(model_path, data / "test", out / "test_predictions")))
+    print(f"\nmodel: {model_path}\nmetrics: {out / 'metrics.json'}\noverlays and scores.csv: "
+          f"{out / 'test_predictions'}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    for spec in list_methods():
+        print(f"{spec.name:12} {spec.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="defectlab", description="Labeling-free visual inspection: train "
+                                     "unsupervised defect detectors on folders of images.", epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    methods = [m.name for m in list_methods()]
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=fn)
+        return p
+
+    t = add("train", cmd_train, "Train a model on a folder (MVTec layout or plain) and write a model file. "
+            "Re-running the same command after an interruption resumes from its checkpoint.")
+    t.add_argument("--data", required=True, help="dataset folder, a dataset name under $DEFECTLAB_DATA "
+                   "(e.g. magnetic_tile), or demo[:fabric|metal|tiles]")
+    t.add_argument("--method", default="ae-ssim", choices=methods, help="method (default: ae-ssim)")
+    t.add_argument("--preset", default="fast", choices=PRESETS, help="fast: sized for a CPU; paper: the "
+                   "paper's settings (default: fast)")
+    t.add_argument("--out", help="model file to write (default: per-user models folder)")
+    t.add_argument("--epochs", type=int, help="override the preset's epochs")
+    t.add_argument("--input-size", type=int, help="override the model input size")
+    t.add_argument("--batch-size", type=int, help="override the batch size")
+    t.add_argument("--lr", type=float, help="override the learning rate")
+    t.add_argument("--resize-mode", choices=("resize", "tile"), help="resize whole images or tile them")
+    t.add_argument("--tile-scale", type=float, help="tile mode: scale images by this before tiling")
+    t.add_argument("--no-augment", action="store_true", help="no flips/rotations (orientation-fixed products)")
+    t.add_argument("--val-fraction", type=float, default=0.1, help="normals held out for label-free thresholds")
+    t.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate of good parts for "
+                   "the label-free image threshold (default 0.01)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    t.add_argument("--threads", type=int, help="CPU threads for torch")
+    t.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    t.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
+
+    e = add("evaluate", cmd_evaluate, "Metrics of a model on a labelled test split (image/pixel AUROC, AUPRO, F1).")
+    e.add_argument("--model", help="model file (default: the most recently trained model)")
+    e.add_argument("--data", help="dataset (default: the one the model was trained on)")
+    e.add_argument("--json", help="also write the metrics as JSON to this file")
+    e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+    p = add("predict", cmd_predict, "Score a folder: scores.csv (file, score, verdict) and overlay PNGs.")
+    p.add_argument("--model", help="model file (default: the most recently trained model)")
+    p.add_argument("--input", required=True, help="folder of images (searched recursively)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-maps", action="store_true", help="write only scores.csv")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+    d = add("demo", cmd_demo, "Headless main job on the bundled demo: generate, train, evaluate, write maps.")
+    d.add_argument("--category", default="fabric", choices=("fabric", "metal", "tiles"))
+    d.add_argument("--method", default="ae-ssim", choices=methods)
+    d.add_argument("--epochs", type=int, default=40)
+    d.add_argument("--out", default="defectlab-demo", help="output folder (default: ./defectlab-demo)")
+
+    add("methods", cmd_methods, "List the available methods.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,128 @@
+"""Model files: one safetensors file holding the weights and, in its header, the JSON metadata
+(method, config, input size, channels, thresholds, score statistics, format and code version).
+
+Loading validates the metadata and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+import core
+from core.fileio import atomic_target
+from core.models.base import AnomalyModel
+from core.models.registry import build_from_config
+
+FORMAT_VERSION = 1
+MODEL_SUFFIX = ".safetensors"
+_KEY = "defectlab_model"
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used, with the file and the reason."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"Cannot load model {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    method: str
+    preset: str
+    config: dict[str, Any]
+    in_channels: int
+    input_size: int
+    default_map: str
+    map_names: list[str]
+    # thresholds[map][("image"|"pixel")] = {"value": float, "how": str}
+    thresholds: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # score_stats[map] = statistics of held-out normal images (image scores and pixel values)
+    score_stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)  # data, counts, seed, time, device, ...
+    format_version: int = FORMAT_VERSION
+    code_version: str = core.__version__
+
+    def image_threshold(self, map_name: str | None = None) -> float | None:
+        entry = self.thresholds.get(map_name or self.default_map, {}).get("image")
+        return None if entry is None else float(entry["value"])
+
+    def pixel_threshold(self, map_name: str | None = None) -> float | None:
+        entry = self.thresholds.get(map_name or self.default_map, {}).get("pixel")
+        return None if entry is None else float(entry["value"])
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, path: Path) -> ModelMeta:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(path, f"metadata is not valid JSON ({exc})") from exc
+        if not isinstance(values, dict):
+            raise ModelFileError(path, "metadata is not a JSON object")
+        version = values.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+            raise ModelFileError(path, f"format version {version!r} is not supported (this DefectLab reads "
+                                       f"1..{FORMAT_VERSION}); update DefectLab")
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        missing = sorted(required - set(values))
+        if missing:
+            raise ModelFileError(path, f"metadata lacks {', '.join(missing)}")
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ModelFileError(path, f"metadata has unknown fields {', '.join(unknown)}")
+        return cls(**values)
+
+
+def save_model(path: str | Path, model: AnomalyModel, meta: ModelMeta) -> Path:
+    """Write weights + metadata atomically; returns the path."""
+    path = Path(path)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_target(path) as tmp:
+        save_file(tensors, str(tmp), metadata={_KEY: meta.to_json()})
+    return path
+
+
+def read_meta(path: str | Path) -> ModelMeta:
+    """Metadata only, without building the network (fast; used by lists and the GUI)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise ModelFileError(path, f"not a safetensors model file ({exc})") from exc
+    if _KEY not in header:
+        raise ModelFileError(path, "no DefectLab metadata in the file (is it a DefectLab model?)")
+    return ModelMeta.from_json(header[_KEY], path)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[AnomalyModel, ModelMeta]:
+    """Rebuild the network from the metadata and load the weights; every mismatch is a ModelFileError."""
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        model = build_from_config(meta.method, meta.config)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(path, str(exc)) from exc
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    model.prepare_for_state(state)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelFileError(path, f"weights do not match the {meta.method} network: {exc}") from exc
+    model.to(device).eval()
+    return model, meta

@@ -1,0 +1,8 @@
+"""Methods. Importing this package registers every built-in method in the one registry."""
+
+from core.models import ae  # noqa: F401 - registers ae-l2, ae-ssim
+from core.models.base import AnomalyModel, MethodConfig
+from core.models.registry import MethodSpec, build_from_config, build_model, get_method, list_methods, register
+
+__all__ = ["AnomalyModel", "MethodConfig", "MethodSpec", "build_from_config", "build_model", "get_method",
+           "list_methods", "register"]

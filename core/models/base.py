@@ -1,0 +1,97 @@
+"""What every method provides: a frozen config with `paper` and `fast` presets, and an `nn.Module` that
+knows its training phases, its losses and its anomaly maps. Training glue lives in core.training."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from core.data.preprocess import ResizePolicy
+from core.training.phases import Phase
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Settings shared by all methods. Subclasses add their own fields and override `paper`/`fast`."""
+
+    in_channels: int = 1
+    input_size: int = 128
+    resize_mode: str = "resize"  # "resize": whole image to input_size; "tile": tiles of input_size
+    tile_scale: float = 1.0  # tile mode: the image is scaled by this before tiling
+    tile_overlap: float = 0.25
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    augment: bool = True  # flips and 90-degree rotations; switch off for orientation-fixed products
+    pooling: str = "max_smoothed"  # how an anomaly map becomes an image score
+
+    @classmethod
+    def fast(cls) -> MethodConfig:
+        return cls()
+
+    @classmethod
+    def paper(cls) -> MethodConfig:
+        return cls()
+
+    @property
+    def policy(self) -> ResizePolicy:
+        return ResizePolicy(mode=self.resize_mode, size=self.input_size, scale=self.tile_scale,
+                            overlap=self.tile_overlap)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MethodConfig:
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"{cls.__name__} has no setting {', '.join(unknown)}")
+        # JSON turns tuples into lists; frozen configs keep tuples so they stay hashable.
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**fixed)
+
+
+class AnomalyModel(nn.Module):
+    """Base of every method. Inputs are images (N,C,S,S) in [0,1] at `config.input_size`."""
+
+    method: ClassVar[str] = ""
+    map_names: ClassVar[tuple[str, ...]] = ()  # the anomaly maps `predict` returns
+    default_map: ClassVar[str] = ""  # the map that gives the image score and verdict
+
+    def __init__(self, config: MethodConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def phases(self) -> tuple[Phase, ...]:
+        raise NotImplementedError
+
+    def training_losses(self, batch: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        """Scalar losses for one batch (N,C,S,S). Keys named by the phase's optimizers are minimized;
+        every other key is only logged."""
+        raise NotImplementedError
+
+    def collect(self, batch: torch.Tensor, phase: str) -> None:
+        """Non-gradient phases: take in one batch (e.g. add features to a memory bank)."""
+        raise NotImplementedError(f"{type(self).__name__} has no non-gradient phase")
+
+    def finalize(self, phase: str) -> None:
+        """Non-gradient phases: called once after the last batch."""
+
+    @torch.no_grad()
+    def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Anomaly maps {name: (N,1,S,S)} and the reconstruction (N,C,S,S) in [0,1], or None for
+        methods that do not reconstruct."""
+        raise NotImplementedError
+
+    def training_stats(self) -> dict[str, Any]:
+        """Extra live statistics for the GUI (e.g. memory-slot usage); JSON-friendly values."""
+        return {}
+
+    def prepare_for_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Resize buffers whose size is only known after training (e.g. a memory bank) before loading."""

@@ -1,0 +1,29 @@
+"""Image scores from anomaly maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+POOLINGS = ("max", "mean", "max_smoothed")
+
+
+def pool_scores(maps: torch.Tensor, pooling: str = "max_smoothed", kernel: int = 9) -> torch.Tensor:
+    """(N,1,H,W) -> (N,). `max_smoothed` is the max of a kernel x kernel mean-filtered map: one hot pixel
+    (noise, a JPEG artefact) does not decide the verdict, a defect-sized blob does."""
+    if pooling == "max":
+        return maps.flatten(1).amax(dim=1)
+    if pooling == "mean":
+        return maps.flatten(1).mean(dim=1)
+    if pooling == "max_smoothed":
+        k = min(kernel, maps.shape[-1], maps.shape[-2])
+        smoothed = F.avg_pool2d(maps, k, stride=1, padding=k // 2, count_include_pad=False)
+        return smoothed.flatten(1).amax(dim=1)
+    raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+
+
+def pool_map(anomaly_map: np.ndarray, pooling: str = "max_smoothed", kernel: int = 9) -> float:
+    """The same for one numpy map (1,H,W) or (H,W)."""
+    t = torch.from_numpy(np.ascontiguousarray(anomaly_map, dtype=np.float32)).reshape(1, 1, *anomaly_map.shape[-2:])
+    return float(pool_scores(t, pooling, kernel)[0])

@@ -1,0 +1,48 @@
+"""SSIM (Wang et al. 2004) as a per-pixel map: 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+WINDOW = 11
+SIGMA = 1.5
+K1, K2 = 0.01, 0.03
+
+
+def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> torch.Tensor:
+    """Normalized 2-D Gaussian, shape (1,1,size,size)."""
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Local SSIM between x and y, (N,C,H,W) -> (N,1,H,W), averaged over channels.
+
+    Reflect padding keeps the map the size of the input, so borders get a score too.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"ssim_map needs equal shapes, got {tuple(x.shape)} and {tuple(y.shape)}")
+    channels = x.shape[1]
+    window = gaussian_window().to(x).expand(channels, 1, WINDOW, WINDOW)
+    pad = WINDOW // 2
+    mode = "reflect" if min(x.shape[-2:]) > pad else "replicate"
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(t, (pad, pad, pad, pad), mode=mode), window, groups=channels)
+
+    c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    return (num / den).mean(dim=1, keepdim=True)
+
+
+def ssim_loss(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Scalar 1 - mean SSIM, the AE-SSIM training loss."""
+    return 1.0 - ssim_map(x, y, data_range).mean()

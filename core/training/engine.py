@@ -1,0 +1,167 @@
+"""The one training engine for all methods: runs a model's phases as a generator of Progress values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import torch
+from torch import nn
+
+from core.device import pick_device, set_threads
+from core.progress import CancelToken, EtaClock, Progress
+from core.training.batches import TrainingImages
+from core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from core.training.phases import Phase
+
+if TYPE_CHECKING:  # core.models imports core.training.phases; avoid the import cycle at run time
+    from core.models.base import AnomalyModel
+
+STATS_EVERY = 10  # steps between model statistics (e.g. memory usage) sent with the progress
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    checkpoint_path: Path | None = None
+    checkpoint_every: int = 100  # steps; also written at every phase end and on cancel
+    resume: bool = True  # continue from `checkpoint_path` when it exists and matches the model
+
+
+def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
+        cancel: CancelToken | None = None) -> Iterator[Progress]:
+    """Train `model` in place. Yields one Progress per step; the last one has phase "done" or "cancelled".
+
+    Deterministic for a given seed: batches depend on (seed, epoch, index) and torch's RNG is reseeded from
+    (seed, step) before every step, so a resumed run continues exactly like an uninterrupted one.
+    """
+    cancel = cancel or CancelToken()
+    device = pick_device(options.device)
+    set_threads(options.threads)
+    model.to(device)
+    batch_size = model.config.batch_size
+    per_epoch = images.steps_per_epoch(batch_size)
+    schedule = [(phase, phase.epochs * per_epoch) for phase in model.phases()]
+    total = sum(steps for _, steps in schedule)
+
+    resumed = _resume_point(model, options)
+    done_steps = resumed.step if resumed else 0
+    if resumed:
+        yield Progress("resumed", done_steps, total, message=f"resumed from {options.checkpoint_path} "
+                                                               f"at step {done_steps} of {total}")
+    clock = EtaClock(total, done_steps)
+    phase_start = 0
+    for phase, steps in schedule:
+        phase_end = phase_start + steps
+        if phase_end <= done_steps:
+            phase_start = phase_end
+            continue
+        optimizers = _prepare_phase(model, phase)
+        if resumed and resumed.phase == phase.name and phase.is_gradient_phase:
+            for opt, state in zip(optimizers, resumed.optimizer_states):
+                opt.load_state_dict(state)
+        # A non-gradient phase keeps its collected state only in memory: restart it whole.
+        first = done_steps if phase.is_gradient_phase else phase_start
+        for step in range(max(first, phase_start), phase_end):
+            if cancel.cancelled:
+                _save(model, optimizers, options, step if phase.is_gradient_phase else phase_start, phase)
+                yield Progress("cancelled", step, total, message=_saved_message(options, step))
+                return
+            epoch, index = divmod(step - phase_start, per_epoch)
+            torch.manual_seed(options.seed * 1_000_003 + step)
+            batch = images.batch(epoch, index, batch_size, options.seed).to(device)
+            losses = _train_step(model, phase, optimizers, batch, step)
+            if (step + 1) % options.checkpoint_every == 0 and phase.is_gradient_phase:
+                _save(model, optimizers, options, step + 1, phase)
+            extra = model.training_stats() if (step + 1) % STATS_EVERY == 0 else {}
+            yield Progress(phase.name, step + 1, total, losses, clock.eta(step + 1), extra=extra)
+        if not phase.is_gradient_phase:
+            with torch.no_grad():
+                model.finalize(phase.name)
+        _save(model, optimizers, options, phase_end, phase)
+        done_steps = phase_start = phase_end
+    _restore_trainable(model)
+    model.eval()
+    yield Progress("done", total, total, message=f"trained {total} steps")
+
+
+def _train_step(model: AnomalyModel, phase: Phase, optimizers: list[torch.optim.Optimizer],
+                batch: torch.Tensor, step: int) -> dict[str, float]:
+    if not phase.is_gradient_phase:
+        with torch.no_grad():
+            model.collect(batch, phase.name)
+        return {}
+    losses = model.training_losses(batch, phase.name)
+    values = {name: float(value.detach()) for name, value in losses.items()}
+    bad = [name for name, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise TrainingDiverged(
+            f"loss {', '.join(bad)} became {values[bad[0]]} at step {step + 1} (phase '{phase.name}'); "
+            "training stopped. Try a lower learning rate, or check the images for constant/corrupt content.")
+    for i, (spec, opt) in enumerate(zip(phase.optimizers, optimizers)):
+        opt.zero_grad(set_to_none=True)
+        losses[spec.loss].backward(retain_graph=i < len(optimizers) - 1)
+        opt.step()
+    return values
+
+
+def _modules(model: nn.Module, names: tuple[str, ...]) -> list[nn.Module]:
+    missing = [n for n in names if not isinstance(getattr(model, n, None), nn.Module)]
+    if missing:
+        raise ValueError(f"{type(model).__name__} has no sub-module {', '.join(missing)}")
+    return [getattr(model, n) for n in names] if names else [model]
+
+
+def _prepare_phase(model: AnomalyModel, phase: Phase) -> list[torch.optim.Optimizer]:
+    _restore_trainable(model)
+    model.train()
+    for module in _modules(model, phase.frozen) if phase.frozen else []:
+        module.eval()
+        module.requires_grad_(False)
+    optimizers = []
+    for spec in phase.optimizers:
+        params = [p for m in _modules(model, spec.modules) for p in m.parameters() if p.requires_grad]
+        optimizers.append(torch.optim.Adam(params, lr=spec.lr, betas=spec.betas, weight_decay=spec.weight_decay))
+    return optimizers
+
+
+def _restore_trainable(model: nn.Module) -> None:
+    model.requires_grad_(True)
+
+
+def _resume_point(model: AnomalyModel, options: TrainOptions) -> Checkpoint | None:
+    path = options.checkpoint_path
+    if not (options.resume and path and Path(path).exists()):
+        return None
+    ckpt = load_checkpoint(Path(path))
+    if ckpt.method != model.method or ckpt.config != model.config.to_dict():
+        raise ValueError(f"checkpoint {path} belongs to a different training ({ckpt.method} with other "
+                         "settings); delete it or choose another output to start afresh")
+    if ckpt.seed != options.seed:
+        raise ValueError(f"checkpoint {path} was trained with seed {ckpt.seed}, not {options.seed}")
+    model.prepare_for_state(ckpt.model_state)
+    model.load_state_dict(ckpt.model_state)
+    return ckpt
+
+
+def _save(model: AnomalyModel, optimizers: list[torch.optim.Optimizer], options: TrainOptions,
+          step: int, phase: Phase) -> None:
+    if options.checkpoint_path is None:
+        return
+    save_checkpoint(Path(options.checkpoint_path), Checkpoint(
+        model.method, model.config.to_dict(), step, phase.name, options.seed,
+        model.state_dict(), [opt.state_dict() for opt in optimizers]))
+
+
+def _saved_message(options: TrainOptions, step: int) -> str:
+    where = f"; checkpoint kept at {options.checkpoint_path}" if options.checkpoint_path else ""
+    return f"cancelled after step {step}{where}"
+

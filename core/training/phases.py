@@ -1,0 +1,40 @@
+"""Training phases as data: two-stage and two-phase methods describe their schedule, one engine runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An Adam optimizer minimizing the loss named `loss` over the parameters of `modules`.
+
+    `modules` are attribute names of the model; an empty tuple means every trainable parameter.
+    """
+
+    loss: str = "total"
+    modules: tuple[str, ...] = ()
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stage of training.
+
+    With optimizers: each step computes `model.training_losses(batch, phase.name)` and steps every
+    optimizer on its loss, in order (so a generator step can come before its discriminator step).
+    Without optimizers: a non-gradient phase (e.g. filling a memory bank) that calls
+    `model.collect(batch, phase.name)` per step and `model.finalize(phase.name)` at its end.
+    `frozen` modules are put in eval mode and get no gradients during the phase.
+    """
+
+    name: str
+    epochs: int
+    optimizers: tuple[OptimizerSpec, ...] = ()
+    frozen: tuple[str, ...] = ()
+
+    @property
+    def is_gradient_phase(self) -> bool:
+        return bool(self.optimizers)

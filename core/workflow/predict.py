@@ -1,0 +1,113 @@
+"""Score a folder of images with a trained model: per-image score and verdict, optional map PNGs, a CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from core.data.index import iter_index_dataset
+from core.data.io import to_uint8_hwc, write_png_atomic
+from core.device import pick_device
+from core.fileio import write_text_atomic
+from core.inference import ImageResult, image_scores, infer_images
+from core.modelfile import ModelMeta, load_model
+from core.progress import CancelToken, Cancelled, Progress
+from core.workflow.common import final, read_batches
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    model: Path
+    input: Path
+    out: Path | None = None  # folder for scores.csv and maps/; None: results only in memory
+    write_maps: bool = True
+    device: str = "auto"
+    keep_maps: bool = False  # keep maps and reconstructions in each ImageResult (GUI); memory grows
+
+
+def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, pixel_threshold: float) -> np.ndarray:
+    """(C,H,W) image in [0,1] + (H,W) map -> (H,W,3) uint8 RGB: jet colours where the map is at least half
+    the pixel threshold, with a white contour at the threshold."""
+    gray = to_uint8_hwc(image)
+    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB) if gray.shape[2] == 1 else gray
+    scale = 255.0 / (2 * pixel_threshold) if pixel_threshold > 0 else 255.0 / max(float(anomaly_map.max()), 1e-12)
+    level = np.clip(anomaly_map * scale, 0, 255).astype(np.uint8)
+    colour = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    alpha = (np.clip(level.astype(np.float32) / 128.0 - 0.5, 0, 1) * 0.6)[..., None]
+    out = (base * (1 - alpha) + colour * alpha).astype(np.uint8)
+    contours, _ = cv2.findContours((anomaly_map >= pixel_threshold).astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
+    return out
+
+
+def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -> Iterator[Progress]:
+    """Each step's Progress.result is that image's ImageResult; the last value (phase "done" or "cancelled")
+    carries the list of results. A cancelled run still writes a CSV of what was scored, marked partial."""
+    cancel = cancel or CancelToken()
+    model, meta = load_model(request.model)
+    device = pick_device(request.device)
+    model.to(device)
+    index = None
+    for progress in iter_index_dataset(request.input, cancel=cancel):
+        index = progress.result
+        yield progress
+    assert index is not None
+    records = index.records
+    image_t = meta.image_threshold() or float("inf")
+    pixel_t = meta.pixel_threshold() or 0.0
+    results: list[ImageResult] = []
+    skipped = [(s.path, s.reason) for s in index.skipped]
+    try:
+        for batch_records, images, failed in read_batches(records, cancel, "predict"):
+            skipped += failed
+            for record, image, (maps, recon) in zip(batch_records, images,
+                                                    infer_images(model, images, model.config.policy, device)):
+                scores = image_scores(maps, model.config.pooling)
+                score = scores[meta.default_map]
+                result = ImageResult(record.path, record.label, score,
+                                     "defective" if score >= image_t else "good", scores)
+                if request.out and request.write_maps:
+                    _write_map(request.out, index.root, record.path, image, maps[meta.default_map], pixel_t)
+                if request.keep_maps:
+                    result.maps, result.reconstruction = maps, recon
+                results.append(result)
+                yield Progress("predict", len(results), len(records), result=result)
+    except Cancelled:
+        if request.out:
+            write_scores_csv(request.out / "scores.csv", results, meta, skipped, partial=True)
+        yield final("cancelled", len(records), f"cancelled after {len(results)} of {len(records)} images", results)
+        return
+    if request.out:
+        write_scores_csv(request.out / "scores.csv", results, meta, skipped, partial=False)
+    yield final("done", len(records), f"scored {len(results)} images", results)
+
+
+def _write_map(out: Path, root: Path, path: Path, image: np.ndarray, anomaly_map: np.ndarray,
+               pixel_threshold: float) -> None:
+    relative = path.relative_to(root).with_suffix("")
+    name = "__".join(relative.parts) + "_overlay.png"
+    overlay = heatmap_overlay(image, anomaly_map, pixel_threshold)
+    write_png_atomic(out / "maps" / name, overlay)
+
+
+def write_scores_csv(path: Path, results: list[ImageResult], meta: ModelMeta, skipped: list[tuple[Path, str]],
+                     partial: bool) -> None:
+    """file, score, verdict, label, one column per map; skipped files listed with their reason."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    map_names = list(meta.map_names)
+    writer.writerow(["file", "score", "verdict", "label"] + [f"score_{n}" for n in map_names])
+    for r in results:
+        writer.writerow([str(r.path), f"{r.score:.6g}", r.verdict, r.label] + [f"{r.scores[n]:.6g}" for n in map_names])
+    for path, reason in skipped:
+        writer.writerow([str(path), "", "skipped", reason] + [""] * len(map_names))
+    if partial:
+        writer.writerow(["# partial: run cancelled before all images were scored"])
+    write_text_atomic(path, buffer.getvalue())
