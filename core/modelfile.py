@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 
 import core
 from core.fileio import atomic_target
+from core.metrics.thresholds import Threshold
 from core.models.base import AnomalyModel
 from core.models.registry import build_from_config
 
@@ -50,6 +51,11 @@ class ModelMeta:
     training: dict[str, Any] = field(default_factory=dict)  # data, counts, seed, time, device, ...
     format_version: int = FORMAT_VERSION
     code_version: str = core.__version__
+
+    def threshold(self, map_name: str, kind: str) -> Threshold | None:
+        """The stored threshold of `kind` ("image", "pixel", ...) for a map, with how it was set."""
+        entry = self.thresholds.get(map_name, {}).get(kind)
+        return None if entry is None else Threshold.from_dict(entry)
 
     def image_threshold(self, map_name: str | None = None) -> float | None:
         entry = self.thresholds.get(map_name or self.default_map, {}).get("image")

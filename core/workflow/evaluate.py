@@ -94,7 +94,7 @@ def evaluate_model(request: EvaluateRequest, cancel: CancelToken | None = None) 
         result: dict[str, Any] = image_metrics(labels, np.asarray(scores[name]))
         if has_pixels:
             result.update(pixel_metrics(masks, maps[name]))
-        image_t, pixel_t = meta.image_threshold(name), meta.pixel_threshold(name)
+        image_t, pixel_t = meta.threshold(name, "image"), meta.threshold(name, "pixel")
         if image_t is not None:
             result["at_label_free_threshold"] = metrics_at_threshold(labels, np.asarray(scores[name]), image_t)
         if pixel_t is not None and has_pixels:

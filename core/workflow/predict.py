@@ -94,6 +94,7 @@ def _write_map(out: Path, root: Path, path: Path, image: np.ndarray, anomaly_map
     relative = path.relative_to(root).with_suffix("")
     name = "__".join(relative.parts) + "_overlay.png"
     overlay = heatmap_overlay(image, anomaly_map, pixel_threshold)
+    (out / "maps").mkdir(parents=True, exist_ok=True)
     write_png_atomic(out / "maps" / name, overlay)
 
 

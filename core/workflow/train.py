@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import torch
 
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
 from core.data.preprocess import working_image
@@ -86,6 +87,7 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
     channels = 3 if any(im.shape[0] == 3 for im in images) else 1
     uint8_images = [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in images]
     config = replace(config, in_channels=channels)
+    torch.manual_seed(request.options.seed)  # weight initialisation is part of a seeded run
     model = spec.model_cls(config)
 
     out = Path(request.out) if request.out else default_model_path(request.data, request.method, request.preset)

@@ -1,0 +1,42 @@
+"""The `defectlab` command line: help, errors, and a tiny train -> evaluate -> predict run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.launcher import main as launcher_main
+from core.cli import main
+
+
+def test_help_lists_commands(capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "evaluate", "predict", "demo", "methods"):
+        assert command in out
+
+
+def test_bad_input_gives_clear_error_and_exit_code(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    assert main(["train", "--data", str(tmp_path / "missing")]) == 2
+    assert "missing' is neither an existing path" in capsys.readouterr().err
+    assert main(["evaluate"]) == 2  # nothing trained yet in this isolated home
+    assert "no trained model found" in capsys.readouterr().err
+
+
+def test_train_evaluate_predict(tiny_demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    model = tmp_path / "m.safetensors"
+    assert launcher_main(["train", "--data", str(tiny_demo), "--method", "ae-l2", "--epochs", "1",
+                          "--batch-size", "4", "--out", str(model), "--device", "cpu"]) == 0
+    assert f"model written to {model}" in capsys.readouterr().out
+    assert main(["evaluate", "--json", str(tmp_path / "metrics.json"), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "image AUROC" in out and "pixel AUROC" in out and "AUPRO@0.3" in out and "l2*" in out
+    report = json.loads((tmp_path / "metrics.json").read_text())
+    assert report["model"] == str(model.resolve()) and "aupro" in report["maps"]["l2"]
+    assert main(["predict", "--model", str(model), "--input", str(tiny_demo / "test" / "good"),
+                 "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
+    assert (tmp_path / "pred" / "scores.csv").read_text().startswith("file,score,verdict,label")

@@ -1,0 +1,78 @@
+"""End to end on a tiny generated dataset: train -> model file -> evaluate -> predict, plus resume."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from core.modelfile import read_meta
+from core.paths import last_model
+from core.progress import CancelToken
+from core.training import TrainOptions
+from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evaluate_model, predict_folder,
+                           train_model)
+
+TINY = {"epochs": 2, "batch_size": 4}
+
+
+def _last(values):
+    last = None
+    for last in values:
+        pass
+    return last
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    last = _last(train_model(TrainRequest(tiny_demo, "ae-ssim", "fast", TINY, out, options=TrainOptions(device="cpu"))))
+    assert last.phase == "done" and last.result == out
+    return out
+
+
+def test_model_file_carries_label_free_thresholds(trained: Path, tiny_demo: Path):
+    meta = read_meta(trained)
+    assert meta.method == "ae-ssim" and meta.in_channels == 3 and meta.default_map == "ssim"
+    assert meta.training["n_train"] + meta.training["n_validation"] == 12
+    for name in ("l1", "l2", "ssim"):
+        assert "held-out normal" in meta.thresholds[name]["image"]["how"]
+        assert meta.thresholds[name]["pixel"]["value"] > 0
+    assert not list(trained.parent.glob("*.ckpt.safetensors"))  # the model supersedes the checkpoint
+
+
+def test_evaluate_reports_all_metrics(trained: Path):
+    report = _last(evaluate_model(EvaluateRequest(trained, device="cpu"))).result
+    assert report["counts"] == {"good": 4, "defective": 4}
+    ssim = report["maps"]["ssim"]
+    for key in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max"):
+        assert 0.0 <= ssim[key] <= 1.0, key
+    assert set(ssim["per_type"]) <= {"scratch", "spot", "crack", "stain"}
+    assert ssim["at_label_free_threshold"]["how"].startswith("label-free")
+
+
+def test_predict_writes_csv_matching_results(trained: Path, tiny_demo: Path, tmp_path: Path):
+    last = _last(predict_folder(PredictRequest(trained, tiny_demo / "test", tmp_path, device="cpu")))
+    rows = list(csv.DictReader((tmp_path / "scores.csv").open(encoding="utf-8")))
+    assert len(rows) == len(last.result) == 8
+    threshold = read_meta(trained).image_threshold()
+    for row, result in zip(rows, last.result):
+        assert row["file"] == str(result.path) and float(row["score"]) == pytest.approx(result.score, rel=1e-5)
+        assert row["verdict"] == ("defective" if result.score >= threshold else "good")
+    assert len(list((tmp_path / "maps").glob("*_overlay.png"))) == 8
+
+
+def test_cancelled_training_resumes_from_checkpoint(tiny_demo: Path, tmp_path: Path):
+    out = tmp_path / "resume.safetensors"
+    request = TrainRequest(tiny_demo, "ae-l2", "fast", {"epochs": 3, "batch_size": 4}, out,
+                           options=TrainOptions(device="cpu", checkpoint_every=1))
+    cancel = CancelToken()
+    for p in train_model(request, cancel):
+        if p.phase == "train" and p.step == 2:
+            cancel.cancel()
+    assert p.phase == "cancelled" and not out.exists()
+    assert out.with_name("resume.ckpt.safetensors").exists()
+    phases = [(p.phase, p.step) for p in train_model(request)]
+    assert ("resumed", 2) in phases and ("train", 3) in phases and ("train", 2) not in phases
+    assert phases[-1][0] == "done" and out.exists() and last_model() == out.resolve()
