@@ -30,7 +30,7 @@ class AEConfig(MethodConfig):
     @classmethod
     def fast(cls) -> AEConfig:
         # Whole image at 128x128, small batches: a few minutes on 2 CPU cores.
-        return cls(input_size=128, resize_mode="resize", epochs=60, batch_size=16, lr=2e-4, weight_decay=1e-5)
+        return cls(input_size=128, resize_mode="resize", epochs=25, batch_size=16, lr=2e-4, weight_decay=1e-5)
 
     @classmethod
     def paper(cls) -> AEConfig:

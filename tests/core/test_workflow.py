@@ -76,3 +76,13 @@ def test_cancelled_training_resumes_from_checkpoint(tiny_demo: Path, tmp_path: P
     phases = [(p.phase, p.step) for p in train_model(request)]
     assert ("resumed", 2) in phases and ("train", 3) in phases and ("train", 2) not in phases
     assert phases[-1][0] == "done" and out.exists() and last_model() == out.resolve()
+
+
+def test_tile_mode_trains_and_stitches_maps_to_full_resolution(tiny_demo: Path, tmp_path: Path):
+    out = tmp_path / "tiled.safetensors"
+    overrides = {"epochs": 1, "batch_size": 4, "resize_mode": "tile", "tile_scale": 1.5, "tile_overlap": 0.5}
+    assert _last(train_model(TrainRequest(tiny_demo, "ae-l2", "fast", overrides, out,
+                                          options=TrainOptions(device="cpu")))).phase == "done"
+    request = PredictRequest(out, tiny_demo / "test" / "good", keep_maps=True, device="cpu")
+    results = _last(predict_folder(request)).result
+    assert all(r.maps["l2"].shape == (128, 128) and r.reconstruction.shape == (3, 128, 128) for r in results)
