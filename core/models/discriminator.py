@@ -1,0 +1,63 @@
+"""TrustMAE's discriminator (supplement Table 2) and its hinge GAN and feature-matching losses (Eq. 13-15)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+TABLE2_CHANNELS = (32, 64, 128, 256, 512, 1024)
+
+
+def discriminator_depth(input_size: int, max_layers: int = len(TABLE2_CHANNELS)) -> int:
+    """How many of Table 2's stride-2 layers to use: as many as leave a map of at least 4x4, at most 6.
+
+    At the paper's 256x256 that is all 6 (a 4x4 patch map); smaller inputs drop the deepest layers.
+    """
+    return max(1, min(max_layers, int(math.log2(input_size)) - 2))
+
+
+class PatchDiscriminator(nn.Module):
+    """Conv 4x4 stride 2 + LeakyReLU(0.2) per layer, then a 3x3 conv to one logit per patch.
+
+    Input (N,C,S,S) in [-1,1]; output (logits (N,1,s,s), [per-layer features]) where the features feed the
+    GAN feature-matching loss.
+    """
+
+    def __init__(self, in_channels: int, input_size: int, width_scale: float = 1.0) -> None:
+        super().__init__()
+        depth = discriminator_depth(input_size)
+        widths = [max(8, int(c * width_scale)) for c in TABLE2_CHANNELS[:depth]]
+        layers = []
+        previous = in_channels
+        for width in widths:
+            layers.append(nn.Sequential(nn.Conv2d(previous, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)))
+            previous = width
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Conv2d(previous, 1, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        features = []
+        for layer in self.layers:
+            x = layer(x)
+            features.append(x)
+        return self.head(x), features
+
+
+def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 13: -E[min(0, -1 + D(x))] - E[min(0, -1 - D(G(x)))] = E[relu(1 - D(x))] + E[relu(1 + D(G(x)))]."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 14: -E[D(G(x))]."""
+    return -fake_logits.mean()
+
+
+def feature_matching_loss(real_features: list[torch.Tensor], fake_features: list[torch.Tensor]) -> torch.Tensor:
+    """Eq. 15: sum over layers of the mean absolute difference of discriminator features; the real
+    features are targets (no gradient)."""
+    return sum((F.l1_loss(fake, real.detach()) for real, fake in zip(real_features, fake_features)),
+               start=real_features[0].new_zeros(()))

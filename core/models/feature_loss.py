@@ -1,0 +1,120 @@
+"""Perceptual feature loss for training (TrustMAE Eq. 12): sum_l lambda_l * ||psi_l(x) - psi_l(G(x))||_1.
+
+The paper uses VGG-19 (relu outputs of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4; weights 1/32, 1/16,
+1/8, 1/4, 1). Nothing is downloaded: VGG-19 is used only when torchvision's ImageNet file
+`vgg19-dcbb9e9d.pth` is in the torch hub cache (`<hub>/checkpoints/`) and its SHA-256 starts with
+`dcbb9e9d`. Otherwise, and by choice, the bundled EfficientNet-Lite0 (`core.models.backbone`) plays psi:
+stages 1-3 (strides 2, 4, 8), weighted 1/4, 1/2, 1 in the same deeper-weighs-more spirit.
+
+The networks are frozen and never part of a model's state dict: they are ImageNet constants, not weights
+a model file should carry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_LAYERS = (3, 8, 17, 26, 35)  # indices in torchvision's vgg19().features of relu1_2 .. relu5_4
+VGG19_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
+EFFICIENTNET_STAGES = (1, 2, 3)
+EFFICIENTNET_WEIGHTS = (1 / 4, 1 / 2, 1.0)
+FEATURE_NETWORKS = ("auto", "vgg19", "efficientnet")
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _sha256_prefix_matches(path: Path, file_name: str) -> bool:
+    expected = file_name.rsplit(".", 1)[0].rsplit("-", 1)[-1]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest().startswith(expected)
+
+
+@lru_cache(maxsize=None)
+def find_vgg19_weights(folder: str | None = None) -> Path | None:
+    """The verified local torchvision VGG-19 file, or None. `folder` defaults to `<torch hub>/checkpoints`."""
+    path = Path(folder or Path(torch.hub.get_dir()) / "checkpoints") / VGG19_FILE
+    if path.is_file() and _sha256_prefix_matches(path, VGG19_FILE):
+        return path
+    return None
+
+
+def resolve_feature_network(choice: str = "auto") -> tuple[str, str]:
+    """(network actually used, why) for a config choice: 'vgg19' needs its local file, else EfficientNet."""
+    if choice not in FEATURE_NETWORKS:
+        raise ValueError(f"unknown feature loss network {choice!r}; choose one of {', '.join(FEATURE_NETWORKS)}")
+    if choice == "efficientnet":
+        return "efficientnet", "efficientnet-lite0 (bundled), as configured"
+    if find_vgg19_weights() is not None:
+        return "vgg19", f"vgg19 (local {VGG19_FILE})"
+    return "efficientnet", (f"efficientnet-lite0 (bundled): {VGG19_FILE} not found in "
+                            f"{Path(torch.hub.get_dir()) / 'checkpoints'}")
+
+
+class VGG19Features(nn.Module):
+    """Frozen VGG-19 trunk up to relu5_4. (N,C,H,W) in [0,1] -> 5 feature maps (relu1_2 .. relu5_4)."""
+
+    def __init__(self, weights: Path) -> None:
+        super().__init__()
+        from core.vision import import_torchvision  # noqa: PLC0415 - torchvision only through the guard
+
+        trunk = import_torchvision().models.vgg19(weights=None).features[: VGG19_LAYERS[-1] + 1]
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        trunk.load_state_dict({k[len("features."):]: v for k, v in state.items()
+                               if k.startswith("features.") and int(k.split(".")[1]) <= VGG19_LAYERS[-1]})
+        self.trunk = trunk
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = (x - self.mean) / self.std
+        out = []
+        for index, layer in enumerate(self.trunk):
+            x = layer(x)
+            if index in VGG19_LAYERS:
+                out.append(x)
+        return out
+
+
+@lru_cache(maxsize=2)
+def _network(name: str) -> tuple[nn.Module, tuple[float, ...]]:
+    """One shared frozen network per name, with its layer weights."""
+    if name == "vgg19":
+        path = find_vgg19_weights()
+        if path is None:
+            raise FileNotFoundError(f"{VGG19_FILE} not found in {Path(torch.hub.get_dir()) / 'checkpoints'}")
+        return VGG19Features(path), VGG19_WEIGHTS
+    from core.models.backbone import EfficientNetFeatures  # noqa: PLC0415 - heavy, only when used
+
+    return EfficientNetFeatures(EFFICIENTNET_STAGES), EFFICIENTNET_WEIGHTS
+
+
+class FeatureLoss:
+    """Callable perceptual loss; a plain object (not an nn.Module) so the frozen network stays out of the
+    model's parameters, state dict and optimizers."""
+
+    def __init__(self, choice: str = "auto") -> None:
+        self.network_name, self.description = resolve_feature_network(choice)
+
+    def __call__(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+        """Scalar loss for images (N,C,H,W) in [0,1]; gradients flow into `recon` only."""
+        net, weights = _network(self.network_name)
+        net = net.to(x.device)
+        with torch.no_grad():
+            targets = net(x)
+        produced = net(recon)
+        return sum((w * F.l1_loss(p, t) for w, p, t in zip(weights, produced, targets)),
+                   start=recon.new_zeros(()))

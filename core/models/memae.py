@@ -1,0 +1,90 @@
+"""MemAE (Gong et al., ICCV 2019) in 2-D, the baseline TrustMAE builds on.
+
+As in TrustMAE's supplement (Appendix B), Gong's network is adapted to 2-D images; here it is literally
+TrustMAE's encoder and decoder (`core.models.trustmae`), so the two differ only in the memory and losses:
+softmax addressing over cosine similarity, hard shrinkage at lambda (Gong: 1/M .. 3/M) with
+renormalization, and the loss MSE + 0.0002 * addressing entropy. Scored by the per-pixel L2 residual.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from core.models.base import AnomalyModel, MethodConfig
+from core.models.memory import MemoryReadout, ShrinkageMemory, entropy_loss
+from core.models.registry import MethodSpec, register
+from core.models.trustmae import ResidualDecoder, ResidualEncoder, check_input_size, level_widths
+from core.scoring.maps import l1_map, l2_map, ssim_residual_map
+from core.training.phases import OptimizerSpec, Phase
+
+
+@dataclass(frozen=True)
+class MemAEConfig(MethodConfig):
+    downsamplings: int = 5
+    base_channels: int = 32
+    latent_dim: int = 256  # Z
+    residual_blocks: int = 3
+    memory_slots: int = 128  # M
+    shrink_threshold: float = 1.0 / 128  # lambda; Gong et al. use 1/M .. 3/M
+    entropy_weight: float = 0.0002
+
+    @classmethod
+    def paper(cls) -> MemAEConfig:
+        # TrustMAE supplement, Appendix B: 256x256, 200 epochs, Adam 1e-4, M = 128, Z = 256.
+        return cls(input_size=256, epochs=200, batch_size=16, lr=1e-4, pooling="max", augment=True)
+
+    @classmethod
+    def fast(cls) -> MemAEConfig:
+        # Same sizing as TrustMAE's fast preset (128x128, 4 down-samplings -> 8x8 memory grid, widths / 2).
+        return cls(input_size=128, downsamplings=4, base_channels=16, latent_dim=128, residual_blocks=2,
+                   memory_slots=128, shrink_threshold=1.0 / 128, epochs=25, batch_size=8, lr=2e-4,
+                   pooling="max", augment=True)
+
+
+class MemAE(AnomalyModel):
+    """Encoder -> ShrinkageMemory -> decoder, inputs (N,C,S,S) in [0,1]. Maps: l2 (default), ssim, l1."""
+
+    method = "memae"
+    map_names = ("l2", "ssim", "l1")
+    default_map = "l2"
+
+    def __init__(self, config: MemAEConfig) -> None:
+        super().__init__(config)
+        check_input_size(self.method, config.input_size, config.downsamplings)
+        widths = level_widths(config.base_channels, config.latent_dim, config.downsamplings)
+        self.encoder = ResidualEncoder(config.in_channels, widths, config.residual_blocks)
+        self.memory = ShrinkageMemory(config.memory_slots, config.latent_dim, config.shrink_threshold)
+        self.decoder = ResidualDecoder(config.in_channels, widths, config.residual_blocks)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, MemoryReadout]:
+        """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""
+        readout = self.memory(self.encoder(x * 2.0 - 1.0))
+        return self.decoder(readout.features), readout
+
+    def phases(self) -> tuple[Phase, ...]:
+        c = self.config
+        return (Phase("train", c.epochs, (OptimizerSpec("total", (), c.lr, weight_decay=c.weight_decay),)),)
+
+    def training_losses(self, batch: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        recon, readout = self(batch)
+        mse = F.mse_loss(recon, batch * 2.0 - 1.0)
+        entropy = entropy_loss(readout.weights)
+        total = mse + self.config.entropy_weight * entropy
+        return {"total": total, "l2": mse.detach(), "entropy": entropy.detach()}
+
+    @torch.no_grad()
+    def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        recon = (self(batch)[0] + 1.0) / 2.0
+        maps = {"l2": l2_map(batch, recon), "ssim": ssim_residual_map(batch, recon), "l1": l1_map(batch, recon)}
+        return maps, recon
+
+    def training_stats(self) -> dict[str, Any]:
+        return {"memory_usage": self.memory.memory_usage()}
+
+
+register(MethodSpec(MemAE.method, "Memory AE with cosine addressing and hard shrinkage; L2 map "
+                                  "(Gong et al., baseline)", MemAEConfig, MemAE))

@@ -1,0 +1,190 @@
+"""Spatial perceptual distance (TrustMAE Eq. 8): PD(x, x^) = sum_l g(gamma_l . (phi_l(x) - phi_l(x^))^2).
+
+Two networks can play phi:
+- LPIPS (alex / vgg / squeeze trunks, `lpips` package, its own learned gamma_l) when the torchvision ImageNet
+  trunk weights are on this machine: the torch hub cache (`<hub>/checkpoints/<torchvision file name>`) or a
+  file imported with `import_trunk_weights`. The SHA-256 prefix that torchvision puts in the file name is
+  checked. Nothing is downloaded.
+- Otherwise the bundled ImageNet EfficientNet-Lite0 (`core.models.backbone`): features unit-normalized over
+  channels (as LPIPS does), squared differences averaged over channels (gamma_l = 1/C_l), bilinearly
+  upsampled to H x W and summed over layers.
+
+`available_backbone()` says which one `auto` resolves to, so the CLI and model metadata can report it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.paths import user_data_dir
+
+# torchvision's file names; the part after the last '-' is the first hex digits of the file's SHA-256.
+TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth",
+               "squeeze": "squeezenet1_1-b8a52dc0.pth"}
+LPIPS_NETS = tuple(TRUNK_FILES)
+BUNDLED = "efficientnet-lite0 (bundled)"
+BACKBONES = ("auto", "efficientnet", *(f"lpips-{n}" for n in LPIPS_NETS))
+EFFICIENTNET_STAGES = (1, 2, 3, 4)  # strides 2..16: fine texture up to defect-sized context
+
+
+def weights_dir() -> Path:
+    """Where user-imported trunk files go (DefectLab's own data folder, not the hub cache)."""
+    return user_data_dir() / "weights"
+
+
+def _expected_prefix(file_name: str) -> str:
+    return file_name.rsplit(".", 1)[0].rsplit("-", 1)[-1]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _checked(path: Path, net: str) -> bool:
+    return path.is_file() and _sha256(path).startswith(_expected_prefix(TRUNK_FILES[net]))
+
+
+@lru_cache(maxsize=None)
+def find_trunk_weights(net: str) -> Path | None:
+    """The verified local torchvision weights for an LPIPS trunk ('alex', 'vgg', 'squeeze'), or None."""
+    if net not in TRUNK_FILES:
+        raise ValueError(f"unknown LPIPS trunk {net!r}; choose one of {', '.join(LPIPS_NETS)}")
+    name = TRUNK_FILES[net]
+    for folder in (weights_dir(), Path(torch.hub.get_dir()) / "checkpoints"):
+        if _checked(folder / name, net):
+            return folder / name
+    return None
+
+
+def import_trunk_weights(source: str | Path, net: str) -> Path:
+    """Copy a user-supplied torchvision trunk file into DefectLab's weights folder after checking its hash."""
+    source = Path(source)
+    if net not in TRUNK_FILES:
+        raise ValueError(f"unknown LPIPS trunk {net!r}; choose one of {', '.join(LPIPS_NETS)}")
+    if not _checked(source, net):
+        raise ValueError(f"{source} is not torchvision's {TRUNK_FILES[net]}: its SHA-256 does not start with "
+                         f"{_expected_prefix(TRUNK_FILES[net])}")
+    target = weights_dir() / TRUNK_FILES[net]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    find_trunk_weights.cache_clear()
+    return target
+
+
+def resolve_backbone(backbone: str = "auto") -> str:
+    """'auto' -> 'lpips-alex' when its weights are local, else 'efficientnet'; explicit names are checked."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown perceptual backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    if backbone == "auto":
+        return "lpips-alex" if find_trunk_weights("alex") else "efficientnet"
+    if backbone.startswith("lpips-") and find_trunk_weights(backbone[6:]) is None:
+        net = backbone[6:]
+        raise FileNotFoundError(
+            f"no local torchvision weights for {backbone}: put {TRUNK_FILES[net]} in "
+            f"{Path(torch.hub.get_dir()) / 'checkpoints'} or import it (import_trunk_weights); "
+            "or use the bundled backbone 'efficientnet'")
+    return backbone
+
+
+def available_backbone(backbone: str = "auto") -> str:
+    """Human-readable name of the network `perceptual_map(..., backbone)` will use."""
+    resolved = resolve_backbone(backbone)
+    return BUNDLED if resolved == "efficientnet" else f"{resolved} (local weights)"
+
+
+def _load_trunk(model: nn.Module, path: Path) -> None:
+    """Fill LPIPS's trunk slices (children named by their index in torchvision's `features`) from `path`."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for slice_ in model.net.children():
+        for index, layer in slice_.named_children():
+            own = layer.state_dict()
+            if own:
+                layer.load_state_dict({k: state[f"features.{index}.{k}"] for k in own})
+
+
+def build_lpips(net: str = "alex", random_trunk: bool = False) -> nn.Module:
+    """Spatial LPIPS with the package's learned linear weights. The trunk is random when `random_trunk`
+    (tests), else loaded from the verified local file."""
+    from core.vision import import_torchvision  # noqa: PLC0415
+
+    import_torchvision()  # must precede `import lpips` (see core/vision.py)
+    import lpips  # noqa: PLC0415
+
+    with warnings.catch_warnings():  # torchvision's 'pretrained is deprecated' notices, raised inside lpips
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net=net, spatial=True, pnet_rand=True, verbose=False)
+    if not random_trunk:
+        path = find_trunk_weights(net)
+        if path is None:
+            raise FileNotFoundError(f"no local torchvision weights for lpips-{net}")
+        _load_trunk(model, path)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+class EfficientNetDistance(nn.Module):
+    """PD with the bundled EfficientNet-Lite0. (N,C,H,W) x2 in [0,1] -> (N,1,H,W)."""
+
+    def __init__(self, stages: tuple[int, ...] = EFFICIENTNET_STAGES) -> None:
+        super().__init__()
+        from core.models.backbone import EfficientNetFeatures  # noqa: PLC0415
+
+        self.features = EfficientNetFeatures(stages)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        feats = self.features(torch.cat([x, y]))  # one pass for both: half the Python overhead
+        out = x.new_zeros(n, 1, *x.shape[-2:])
+        for f in feats:
+            f = F.normalize(f, dim=1, eps=1e-10)
+            d = ((f[:n] - f[n:]) ** 2).mean(dim=1, keepdim=True)
+            out = out + F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return out
+
+
+class LpipsDistance(nn.Module):
+    """PD with LPIPS. (N,C,H,W) x2 in [0,1] -> (N,1,H,W); grayscale is replicated to RGB."""
+
+    def __init__(self, net: str = "alex", random_trunk: bool = False) -> None:
+        super().__init__()
+        self.lpips = build_lpips(net, random_trunk)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 1:
+            x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
+        return self.lpips(x, y, normalize=True)  # normalize: [0,1] -> [-1,1] as LPIPS expects
+
+
+@lru_cache(maxsize=4)
+def perceptual_network(backbone: str = "auto") -> nn.Module:
+    """One shared, frozen distance network per resolved backbone."""
+    resolved = resolve_backbone(backbone)
+    if resolved == "efficientnet":
+        return EfficientNetDistance()
+    return LpipsDistance(resolved[6:])
+
+
+def perceptual_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto") -> torch.Tensor:
+    """Spatial perceptual distance, (N,C,H,W) x2 in [0,1] -> (N,1,H,W), higher = more different."""
+    if x.shape != y.shape:
+        raise ValueError(f"perceptual_map needs equal shapes, got {tuple(x.shape)} and {tuple(y.shape)}")
+    net = perceptual_network(resolve_backbone(backbone)).to(x.device)
+    return net(x, y)
+
+
+def perceptual_mse_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto") -> torch.Tensor:
+    """TrustMAE's reconstruction error: perceptual distance x per-pixel MSE, (N,1,H,W)."""
+    mse = ((x - y) ** 2).mean(dim=1, keepdim=True)
+    return perceptual_map(x, y, backbone) * mse
