@@ -17,6 +17,7 @@ from core.fileio import write_text_atomic
 from core.models.registry import PRESETS, list_methods
 from core.paths import last_model
 from core.progress import CancelToken
+from core.regions import DEFAULT_MIN_AREA
 from core.training.engine import TrainOptions
 from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evaluate_model, predict_folder,
                            train_model)
@@ -26,6 +27,7 @@ EXAMPLES = """examples:
   defectlab train --data ../shared/data/magnetic_tile --method ae-ssim --preset fast
   defectlab evaluate                               evaluate the most recently trained model
   defectlab predict --model M.safetensors --input new_lot/ --out results/
+  defectlab predict --model M.safetensors --input new_lot/ --report report/   HTML + PDF defect report
 """
 
 
@@ -109,15 +111,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    if not (args.out or args.report):
+        raise ValueError("give --out DIR (scores.csv, overlays) and/or --report DIR (HTML/PDF/CSV/JSON report)")
     cancel = CancelToken()
     _cancel_on_ctrl_c(cancel)
-    out = Path(args.out)
+    report = Path(args.report) if args.report else None
+    out = Path(args.out) if args.out else report  # --report alone: scores.csv and overlays go beside the report
     request = PredictRequest(_default_model(args.model), Path(args.input), out, write_maps=not args.no_maps,
-                             device=args.device)
+                             device=args.device, report=report, min_region_area=args.min_area)
     last = run_to_end(predict_folder(request, cancel))
     defective = sum(r.verdict == "defective" for r in last.result)
     print(f"{len(last.result)} images scored, {defective} defective; scores in {out / 'scores.csv'}"
           + ("" if args.no_maps else f", overlays in {out / 'maps'}"))
+    if "report" in last.extra:
+        files = last.extra["report"]
+        print(f"report: {files.html}" + (f" and {files.pdf}" if files.pdf else "")
+              + (" (PARTIAL: cancelled)" if last.phase == "cancelled" else ""))
     return 130 if last.phase == "cancelled" else 0
 
 
@@ -187,10 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="also write the metrics as JSON to this file")
     e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
-    p = add("predict", cmd_predict, "Score a folder: scores.csv (file, score, verdict) and overlay PNGs.")
+    p = add("predict", cmd_predict, "Score a folder: scores.csv (file, score, verdict), overlay PNGs and, with "
+            "--report, an HTML + PDF defect report.")
     p.add_argument("--model", help="model file (default: the most recently trained model)")
     p.add_argument("--input", required=True, help="folder of images (searched recursively)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder for scores.csv and overlays (default: the --report folder)")
+    p.add_argument("--report", help="folder for an inspection report: report.html, report.pdf, inspection.csv/json")
+    p.add_argument("--min-area", type=int, default=DEFAULT_MIN_AREA, help="smallest defect region in pixels "
+                   f"listed in the report (default {DEFAULT_MIN_AREA})")
     p.add_argument("--no-maps", action="store_true", help="write only scores.csv")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
@@ -200,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=int, default=40)
     d.add_argument("--out", default="defectlab-demo", help="output folder (default: ./defectlab-demo)")
 
+    from core.bench.cli import add_bench_parser  # noqa: PLC0415
+    add_bench_parser(add)
     add("methods", cmd_methods, "List the available methods.")
     return parser
 

@@ -1,4 +1,5 @@
-"""Score a folder of images with a trained model: per-image score and verdict, optional map PNGs, a CSV."""
+"""Score a folder of images with a trained model: per-image score and verdict, optional map PNGs, a CSV,
+and optionally an inspection report (CSV, JSON, HTML, PDF with regions and thumbnails)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from core.fileio import write_text_atomic
 from core.inference import ImageResult, image_scores, infer_images
 from core.modelfile import ModelMeta, load_model
 from core.progress import CancelToken, Cancelled, Progress
-from core.workflow.common import final, read_batches
+from core.regions import DEFAULT_MIN_AREA
+from core.report import ReportBuilder, RunInfo, write_report
+from core.workflow.common import read_batches
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class PredictRequest:
     write_maps: bool = True
     device: str = "auto"
     keep_maps: bool = False  # keep maps and reconstructions in each ImageResult (GUI); memory grows
+    report: Path | None = None  # folder for the inspection report; None: no report
+    min_region_area: int = DEFAULT_MIN_AREA  # pixels; smaller defect regions are left out of the report
+    report_pdf: bool = True
 
 
 def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, pixel_threshold: float) -> np.ndarray:
@@ -49,7 +55,8 @@ def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, pixel_threshold:
 
 def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -> Iterator[Progress]:
     """Each step's Progress.result is that image's ImageResult; the last value (phase "done" or "cancelled")
-    carries the list of results. A cancelled run still writes a CSV of what was scored, marked partial."""
+    carries the list of results, and `extra["report"]` the ReportFiles when a report was asked for. A cancelled
+    run still writes a CSV and a report of what was scored, both marked partial."""
     cancel = cancel or CancelToken()
     model, meta = load_model(request.model)
     device = pick_device(request.device)
@@ -64,6 +71,10 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
     pixel_t = meta.pixel_threshold() or 0.0
     results: list[ImageResult] = []
     skipped = [(s.path, s.reason) for s in index.skipped]
+    builder = None
+    if request.report is not None:
+        builder = ReportBuilder(request.report, RunInfo.from_meta(request.model, meta, index.root,
+                                                                  request.min_region_area))
     try:
         for batch_records, images, failed in read_batches(records, cancel, "predict"):
             skipped += failed
@@ -73,29 +84,40 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
                 score = scores[meta.default_map]
                 result = ImageResult(record.path, record.label, score,
                                      "defective" if score >= image_t else "good", scores)
-                if request.out and request.write_maps:
-                    _write_map(request.out, index.root, record.path, image, maps[meta.default_map], pixel_t)
+                write_map = bool(request.out and request.write_maps)
+                if write_map or builder is not None:
+                    overlay = heatmap_overlay(image, maps[meta.default_map], pixel_t)
+                    overlay_path = _write_map(request.out, index.root, record.path, overlay) if write_map else None
+                    if builder is not None:
+                        builder.add(result, maps[meta.default_map], overlay, overlay_path)
                 if request.keep_maps:
                     result.maps, result.reconstruction = maps, recon
                 results.append(result)
                 yield Progress("predict", len(results), len(records), result=result)
+        partial = False
     except Cancelled:
-        if request.out:
-            write_scores_csv(request.out / "scores.csv", results, meta, skipped, partial=True)
-        yield final("cancelled", len(records), f"cancelled after {len(results)} of {len(records)} images", results)
-        return
+        partial = True
     if request.out:
-        write_scores_csv(request.out / "scores.csv", results, meta, skipped, partial=False)
-    yield final("done", len(records), f"scored {len(results)} images", results)
+        write_scores_csv(request.out / "scores.csv", results, meta, skipped, partial=partial)
+    files = None
+    if builder is not None:
+        yield Progress("report", len(results), len(records), message=f"writing the report to {request.report}")
+        files = write_report(request.report, builder.report(len(records), skipped, partial), pdf=request.report_pdf)
+    if partial:
+        message = f"cancelled after {len(results)} of {len(records)} images"
+    else:
+        message = f"scored {len(results)} images"
+    yield Progress("cancelled" if partial else "done", len(records), len(records), message=message,
+                   extra={"report": files} if files else {}, result=results)
 
 
-def _write_map(out: Path, root: Path, path: Path, image: np.ndarray, anomaly_map: np.ndarray,
-               pixel_threshold: float) -> None:
+def _write_map(out: Path, root: Path, path: Path, overlay: np.ndarray) -> Path:
+    """Write the (H,W,3) RGB overlay as maps/<relative path with __>_overlay.png; returns its path."""
     relative = path.relative_to(root).with_suffix("")
     name = "__".join(relative.parts) + "_overlay.png"
-    overlay = heatmap_overlay(image, anomaly_map, pixel_threshold)
     (out / "maps").mkdir(parents=True, exist_ok=True)
     write_png_atomic(out / "maps" / name, overlay)
+    return out / "maps" / name
 
 
 def write_scores_csv(path: Path, results: list[ImageResult], meta: ModelMeta, skipped: list[tuple[Path, str]],
