@@ -1,10 +1,11 @@
-"""Console entry point: `defectlab <command>` runs the headless CLI; `defectlab` alone opens the workbench
-(or, with no display, runs the same main job headless on the bundled demo)."""
+"""Console entry point: `defectlab <command>` runs the headless CLI; `defectlab` alone (or `defectlab [gui]
+<folder | model | project>`) opens the workbench; with no display it runs the main job headless on the demo."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def has_display() -> bool:
@@ -19,14 +20,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from core.cli import main as cli_main  # noqa: PLC0415 - keeps Qt out of headless runs
 
-    if argv and argv[0] != "gui":
+    opens_path = bool(argv) and not argv[0].startswith("-") and Path(argv[0]).exists()
+    if argv and argv[0] != "gui" and not opens_path:
         return cli_main(argv)
+    explicit = bool(argv) and argv[0] == "gui"
+    if explicit:
+        argv = argv[1:]
     try:
         from app.main_window import run_gui  # noqa: PLC0415
     except ImportError:
         run_gui = None
-    if run_gui is not None and (has_display() or (argv and argv[0] == "gui")):
-        return run_gui(argv[1:])
+    if run_gui is not None and (explicit or has_display()):
+        return run_gui(argv)
     print("no display found: running the main job headless (defectlab demo)", file=sys.stderr)
     return cli_main(["demo"])
 

@@ -1,0 +1,154 @@
+"""What the panels share: the open dataset, the model, the cached results and the thresholds.
+
+Panels read from the session and call its setters; the session tells everyone through signals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from core.analysis import CachedResult, verdicts
+from core.data.index import DatasetIndex, ImageRecord, split_normals
+from core.modelfile import ModelMeta
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    map_name: str = ""
+    image: float = float("inf")
+    pixel: float = float("inf")
+    review: tuple[float, float] | None = None  # (low, high) band a person should look at
+
+
+class Session(QObject):
+    datasetChanged = Signal()
+    modelChanged = Signal()
+    resultsChanged = Signal()
+    thresholdsChanged = Signal()
+    currentChanged = Signal()  # read `current`
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.index: DatasetIndex | None = None
+        self.model_path: Path | None = None
+        self.meta: ModelMeta | None = None
+        self.results: dict[Path, CachedResult] = {}
+        self.thresholds = Thresholds()
+        self.current: Path | None = None
+        self._records: dict[Path, ImageRecord] = {}
+        self._order: list[Path] = []  # result paths in a fixed order, for the score arrays
+        self._scores: dict[str, np.ndarray] = {}
+        self._verdicts: dict[Path, str] | None = None
+        self.thresholdsChanged.connect(self._forget_verdicts)
+        self.resultsChanged.connect(self._forget_verdicts)
+
+    # ------------------------------------------------------------------------------------------- dataset
+    def set_index(self, index: DatasetIndex) -> None:
+        self.index = index
+        self._records = {r.path: r for r in index.records}
+        self.clear_results()
+        self.current = None
+        self.datasetChanged.emit()
+
+    def record(self, path: Path) -> ImageRecord | None:
+        return self._records.get(path)
+
+    # --------------------------------------------------------------------------------------------- model
+    def set_model(self, path: Path, meta: ModelMeta) -> None:
+        self.model_path, self.meta = path, meta
+        self.clear_results()
+        self.thresholds = self.model_thresholds(meta.default_map)
+        self.modelChanged.emit()
+        self.thresholdsChanged.emit()
+
+    def model_thresholds(self, map_name: str) -> Thresholds:
+        """The thresholds stored in the model for one map (inf when it has none)."""
+        assert self.meta is not None
+        image = self.meta.image_threshold(map_name)
+        pixel = self.meta.pixel_threshold(map_name)
+        return Thresholds(map_name, float("inf") if image is None else image,
+                          float("inf") if pixel is None else pixel, None)
+
+    # ------------------------------------------------------------------------------------------- results
+    def clear_results(self) -> None:
+        self.results = {}
+        self._order = []
+        self._scores = {}
+        self.resultsChanged.emit()
+
+    def add_results(self, results: list[CachedResult]) -> None:
+        for result in results:
+            self.results[result.path] = result
+        self._order = list(self.results)
+        self._scores = {}
+        self.resultsChanged.emit()
+
+    def scored(self) -> list[CachedResult]:
+        return [self.results[p] for p in self._order]
+
+    def scores(self, map_name: str | None = None) -> np.ndarray:
+        """Image scores of all results for a map (cached), in the order of `scored()`."""
+        name = map_name or self.thresholds.map_name
+        if name not in self._scores:
+            self._scores[name] = np.array([self.results[p].scores.get(name, np.nan) for p in self._order])
+        return self._scores[name]
+
+    def evaluation_results(self) -> list[CachedResult]:
+        """The images metrics are computed on: the test split (MVTec) or every labelled image."""
+        return [r for r in self.scored() if r.split != "train" and r.is_defective is not None]
+
+    def reference_normals(self) -> list[CachedResult]:
+        """Images to calibrate label-free thresholds on: the model's held-out training images when the
+        dataset is the model's own MVTec training data, else every scored image (mostly good, by premise)."""
+        train = [r for r in self.scored() if r.split == "train"]
+        if train and self.meta is not None:
+            seed = int(self.meta.training.get("seed", 0))
+            records = [self._records[r.path] for r in train if r.path in self._records]
+            _, held_out = split_normals(records, 0.1, seed)
+            held = {r.path for r in held_out}
+            chosen = [r for r in train if r.path in held]
+            if chosen:
+                return chosen
+        return [r for r in self.scored() if r.split != "train"] or self.scored()
+
+    def verdicts(self) -> dict[Path, str]:
+        """Verdict of every scored image at the current thresholds (computed once per change)."""
+        if self._verdicts is None:
+            scores = self.scores()
+            values = verdicts(scores, self.thresholds.image, self.thresholds.review) if scores.size else []
+            self._verdicts = dict(zip(self._order, (str(v) for v in values)))
+        return self._verdicts
+
+    def verdict(self, path: Path) -> str | None:
+        return self.verdicts().get(path)
+
+    def _forget_verdicts(self) -> None:
+        self._verdicts = None
+
+    # ---------------------------------------------------------------------------------------- thresholds
+    def set_thresholds(self, **changes: object) -> None:
+        """Change some thresholds. Moving the image threshold moves an active review band with it."""
+        old = self.thresholds
+        if "image" in changes and "review" not in changes and old.review is not None and np.isfinite(old.image):
+            shift = float(changes["image"]) - old.image  # type: ignore[arg-type]
+            changes["review"] = (old.review[0] + shift, old.review[1] + shift)
+        updated = replace(self.thresholds, **changes)  # type: ignore[arg-type]
+        if updated != self.thresholds:
+            self.thresholds = updated
+            self.thresholdsChanged.emit()
+
+    def set_map(self, map_name: str) -> None:
+        if self.meta is None or map_name == self.thresholds.map_name:
+            return
+        self.thresholds = self.model_thresholds(map_name)
+        self.thresholdsChanged.emit()
+
+    # ------------------------------------------------------------------------------------------- current
+    def set_current(self, path: Path | None) -> None:
+        if path != self.current:
+            self.current = path
+            self.currentChanged.emit()

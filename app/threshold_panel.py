@@ -1,0 +1,279 @@
+"""Threshold tuning: image-score and pixel histograms with draggable thresholds, an optional review band, live
+verdict counts, confusion matrix, precision/recall/F1, ROC and PR curves, label-free and F1-optimal buttons.
+
+Everything a threshold move touches is computed from cached arrays (no maps are recomputed)."""
+
+from __future__ import annotations
+
+import numpy as np
+from app.pgconfig import pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from app.histogram import ThresholdHistogram
+from app.session import Session
+from core.analysis import pixel_sample, verdict_counts
+from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
+
+PIXEL_FALSE_POSITIVE_RATE = 0.001  # label-free pixel threshold: share of normal pixels flagged
+
+
+class ThresholdPanel(QWidget):
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.scores = np.zeros(0)
+        self.labels: np.ndarray | None = None  # bool per image of `scores`, when every one is labelled
+        self.pixel_labels = np.zeros(0, dtype=bool)
+        self.pixel_values = np.zeros(0, dtype=np.float32)
+
+        self.map_choice = QComboBox()
+        self.image_hist = ThresholdHistogram("Image scores")
+        self.pixel_hist = ThresholdHistogram("Pixel values (sample)", log_y=True)
+        self.image_value = QDoubleSpinBox()
+        self.pixel_value = QDoubleSpinBox()
+        for box in (self.image_value, self.pixel_value):
+            box.setDecimals(6)
+            box.setRange(-1e9, 1e9)
+            box.setKeyboardTracking(False)
+        self.review = QCheckBox("Review band")
+        self.review.setToolTip("Images scoring inside the orange band go to a person; drag its edges.")
+        self.target_frr = QDoubleSpinBox()
+        self.target_frr.setSuffix(" %")
+        self.target_frr.setRange(0.01, 50.0)
+        self.target_frr.setValue(1.0)
+        self.label_free = QPushButton("Label-free calibration")
+        self.label_free.setToolTip("Image threshold at the target false-reject rate on held-out normal images; "
+                                   f"pixel threshold flagging {100 * PIXEL_FALSE_POSITIVE_RATE:g}% of their pixels.")
+        self.f1_button = QPushButton("F1-optimal")
+        self.f1_button.setToolTip("Thresholds with the best F1 on the labelled images (needs labels).")
+        self.reset = QPushButton("Model's thresholds")
+        self.counts = QLabel("No results yet: train or open a model.")
+        self.counts.setWordWrap(True)
+        self.confusion = QTableWidget(2, 2)
+        self.confusion.setHorizontalHeaderLabels(["pred. good", "pred. defect"])
+        self.confusion.setVerticalHeaderLabels(["good", "defective"])
+        self.confusion.setToolTip("Rows: labels; columns: verdicts at the image threshold.")
+        self.confusion.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.confusion.setFixedHeight(82)
+        self.confusion.horizontalHeader().setStretchLastSection(True)
+        self.metrics = QLabel("")
+        self.metrics.setWordWrap(True)
+        self.roc = pg.PlotWidget(title="ROC (images)")
+        self.roc.setLabels(bottom="false positive rate", left="true positive rate")
+        self.pr = pg.PlotWidget(title="Precision-recall (images)")
+        self.pr.setLabels(bottom="recall", left="precision")
+        self.roc_curve = self.roc.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.pr_curve = self.pr.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.roc_marker = pg.ScatterPlotItem(size=11, brush="#00a5ff", pen="w")
+        self.pr_marker = pg.ScatterPlotItem(size=11, brush="#00a5ff", pen="w")
+        self.roc.addItem(self.roc_marker)
+        self.pr.addItem(self.pr_marker)
+        for plot in (self.roc, self.pr):
+            plot.setXRange(0, 1)
+            plot.setYRange(0, 1.02)
+            plot.setMinimumHeight(150)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Map"))
+        top.addWidget(self.map_choice)
+        top.addWidget(QLabel("Image threshold"))
+        top.addWidget(self.image_value)
+        top.addWidget(QLabel("Pixel threshold"))
+        top.addWidget(self.pixel_value)
+        top.addWidget(self.review)
+        top.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Target false-reject rate"))
+        buttons.addWidget(self.target_frr)
+        buttons.addWidget(self.label_free)
+        buttons.addWidget(self.f1_button)
+        buttons.addWidget(self.reset)
+        buttons.addStretch(1)
+        grid = QGridLayout()
+        grid.addWidget(self.image_hist, 0, 0)
+        grid.addWidget(self.pixel_hist, 0, 1)
+        grid.addWidget(self.roc, 0, 2)
+        grid.addWidget(self.pr, 0, 3)
+        side = QVBoxLayout()
+        side.addWidget(self.counts)
+        side.addWidget(self.confusion)
+        side.addWidget(self.metrics)
+        side.addStretch(1)
+        body = QHBoxLayout()
+        body.addLayout(grid, 5)
+        body.addLayout(side, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addLayout(buttons)
+        layout.addLayout(body, 1)
+
+        self.map_choice.currentTextChanged.connect(self._map_chosen)
+        self.image_hist.thresholdMoved.connect(lambda v: session.set_thresholds(image=v))
+        self.pixel_hist.thresholdMoved.connect(lambda v: session.set_thresholds(pixel=v))
+        self.image_value.valueChanged.connect(lambda v: session.set_thresholds(image=float(v)))
+        self.pixel_value.valueChanged.connect(lambda v: session.set_thresholds(pixel=float(v)))
+        self.image_hist.reviewMoved.connect(lambda band: session.set_thresholds(review=band))
+        self.review.toggled.connect(self._review_toggled)
+        self.label_free.clicked.connect(self.calibrate_label_free)
+        self.f1_button.clicked.connect(self.f1_optimal)
+        self.reset.clicked.connect(self._reset)
+        session.modelChanged.connect(self._model_changed)
+        session.resultsChanged.connect(self.rebuild)
+        session.thresholdsChanged.connect(self.update_thresholds)
+        self._enable()
+
+    # ---------------------------------------------------------------------------------------- rebuilding
+    def _model_changed(self) -> None:
+        meta = self.session.meta
+        self.map_choice.blockSignals(True)
+        self.map_choice.clear()
+        if meta is not None:
+            self.map_choice.addItems(list(meta.map_names))
+            self.map_choice.setCurrentText(self.session.thresholds.map_name)
+        self.map_choice.blockSignals(False)
+        self.rebuild()
+
+    def _map_chosen(self, name: str) -> None:
+        if name:
+            self.session.set_map(name)
+            self.rebuild()
+
+    def rebuild(self) -> None:
+        """Recompute the cached arrays and curves after new results or another map."""
+        name = self.session.thresholds.map_name
+        shown = [r for r in self.session.scored() if r.split != "train"] or self.session.scored()
+        self.scores = np.array([r.scores.get(name, np.nan) for r in shown], dtype=np.float64)
+        flags = [r.is_defective for r in shown]
+        labelled = bool(shown) and all(f is not None for f in flags)
+        self.labels = np.array(flags, dtype=bool) if labelled else None
+        evaluation = [r for r in shown if r.is_defective is not None]
+        self.pixel_labels, self.pixel_values = pixel_sample(evaluation or shown, name) if name else (
+            np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32))
+        if self.labels is not None:
+            self.image_hist.set_groups({"good": self.scores[~self.labels], "defective": self.scores[self.labels]})
+        else:
+            self.image_hist.set_groups({"unlabelled": self.scores})
+        has_pixel_truth = self.pixel_labels.any()
+        if has_pixel_truth:
+            self.pixel_hist.set_groups({"good": self.pixel_values[~self.pixel_labels],
+                                        "defective": self.pixel_values[self.pixel_labels]})
+        else:
+            self.pixel_hist.set_groups({"unlabelled": self.pixel_values})
+        self._curves()
+        self._enable()
+        self.update_thresholds()
+
+    def _has_both_classes(self) -> bool:
+        return self.labels is not None and bool(self.labels.any()) and bool((~self.labels).any())
+
+    def _curves(self) -> None:
+        if self._has_both_classes():
+            fpr, tpr, _ = roc_curve(self.labels, self.scores)
+            precision, recall, _ = pr_curve(self.labels, self.scores)
+            self.roc_curve.setData(fpr, tpr)
+            self.pr_curve.setData(recall, precision)
+            self.roc.setTitle("ROC (images)")
+        else:
+            self.roc_curve.setData([], [])
+            self.pr_curve.setData([], [])
+            self.roc.setTitle("ROC (needs labels)")
+
+    def _enable(self) -> None:
+        has = self.scores.size > 0
+        for widget in (self.image_value, self.pixel_value, self.review, self.label_free, self.reset,
+                       self.map_choice):
+            widget.setEnabled(has)
+        self.f1_button.setEnabled(self._has_both_classes())
+
+    # ------------------------------------------------------------------------------------- live updates
+    def update_thresholds(self) -> None:
+        t = self.session.thresholds
+        for box, value in ((self.image_value, t.image), (self.pixel_value, t.pixel)):
+            if np.isfinite(value) and abs(box.value() - value) > 1e-12:
+                box.blockSignals(True)
+                box.setSingleStep(max(abs(value) / 50, 1e-6))
+                box.setValue(value)
+                box.blockSignals(False)
+        self.image_hist.set_threshold(t.image)
+        self.pixel_hist.set_threshold(t.pixel)
+        self.image_hist.set_review(t.review)
+        self.review.blockSignals(True)
+        self.review.setChecked(t.review is not None)
+        self.review.blockSignals(False)
+        if not self.scores.size:
+            self.counts.setText("No results yet: train a model or open one (File > Open model…).")
+            self.metrics.setText("")
+            return
+        counts = verdict_counts(self.scores, t.image, t.review)
+        text = (f"<b>{self.scores.size}</b> images — good <b>{counts['good']}</b>, "
+                f"defective <b>{counts['defective']}</b>")
+        if t.review is not None:
+            text += f", review <b>{counts['review']}</b>"
+        self.counts.setText(text)
+        self._confusion_and_metrics(t.image, t.pixel)
+
+    def _confusion_and_metrics(self, image_t: float, pixel_t: float) -> None:
+        lines = []
+        if self._has_both_classes():
+            m = f1_at(self.labels, self.scores, image_t)
+            for (row, col), key in {(0, 0): "tn", (0, 1): "fp", (1, 0): "fn", (1, 1): "tp"}.items():
+                item = QTableWidgetItem(str(m[key]))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.confusion.setItem(row, col, item)
+            normals = m["tn"] + m["fp"]
+            frr = m["fp"] / normals if normals else 0.0
+            lines.append(f"Images: precision {m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}, "
+                         f"false-reject rate {frr:.1%}")
+            fpr = m["fp"] / normals if normals else 0.0
+            self.roc_marker.setData([fpr], [m["recall"]])
+            self.pr_marker.setData([m["recall"]], [m["precision"]])
+        else:
+            self.confusion.clearContents()
+            self.roc_marker.setData([], [])
+            self.pr_marker.setData([], [])
+            lines.append("Confusion matrix and precision/recall need labelled good and defective images.")
+        if self.pixel_labels.any() and np.isfinite(pixel_t):
+            p = f1_at(self.pixel_labels, self.pixel_values, pixel_t)
+            lines.append(f"Pixels (sample of {self.pixel_values.size}): precision {p['precision']:.3f}, "
+                         f"recall {p['recall']:.3f}, F1 {p['f1']:.3f}")
+        self.metrics.setText("<br>".join(lines))
+
+    # ------------------------------------------------------------------------------------------- buttons
+    def _review_toggled(self, on: bool) -> None:
+        t = self.session.thresholds
+        if not on:
+            self.session.set_thresholds(review=None)
+            return
+        spread = float(np.nanstd(self.scores)) if self.scores.size else 0.0
+        width = spread / 2 if spread > 0 else abs(t.image) * 0.1 or 1e-3
+        self.session.set_thresholds(review=(t.image - width / 2, t.image + width / 2))
+
+    def calibrate_label_free(self) -> None:
+        """Thresholds from normal reference images only (no labels used)."""
+        reference = self.session.reference_normals()
+        name = self.session.thresholds.map_name
+        scores = np.array([r.scores[name] for r in reference if name in r.scores])
+        if not scores.size:
+            return
+        rate = self.target_frr.value() / 100
+        changes: dict[str, float] = {"image": normal_quantile_threshold(scores, rate)}
+        pixels = [r.pixel_sample[name] for r in reference if name in r.pixel_sample]
+        if pixels:
+            changes["pixel"] = normal_quantile_threshold(np.concatenate(pixels), PIXEL_FALSE_POSITIVE_RATE)
+        self.session.set_thresholds(**changes)
+
+    def f1_optimal(self) -> None:
+        if not self._has_both_classes():
+            return
+        changes = {"image": f1_max(self.labels, self.scores)[1]}
+        if self.pixel_labels.any():
+            changes["pixel"] = f1_max(self.pixel_labels, self.pixel_values)[1]
+        self.session.set_thresholds(**changes)
+
+    def _reset(self) -> None:
+        if self.session.meta is not None:
+            t = self.session.model_thresholds(self.session.thresholds.map_name)
+            self.session.set_thresholds(image=t.image, pixel=t.pixel, review=None)

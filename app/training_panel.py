@@ -1,0 +1,250 @@
+"""Training panel: method, preset, key hyper-parameters and device; Train runs core's training generator in a
+worker thread with a progress bar, ETA, live loss curves and memory-slot usage; Cancel keeps the checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from app.pgconfig import pg
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from app.session import Session
+from app.worker import Job, JobRunner
+from core.device import DEVICE_CHOICES, pick_device
+from core.models.registry import PRESETS, list_methods
+from core.progress import Progress
+from core.training.engine import TrainOptions
+from core.workflow import TrainRequest, train_model
+
+PLOT_EVERY_S = 0.2  # loss curves are redrawn at most this often
+CURVE_COLOURS = ("#ff7f0e", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA —"
+    seconds = int(round(seconds))
+    return f"ETA {seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"ETA {seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class TrainingPanel(QWidget):
+    trainingFinished = Signal(object)  # model Path (phase "done")
+    trainingCancelled = Signal()
+    trainingFailed = Signal(str)
+
+    def __init__(self, session: Session, runner: JobRunner, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.runner = runner
+        self.settings = settings
+        self.job: Job | None = None
+        self.specs = {spec.name: spec for spec in list_methods()}
+        self.losses: dict[str, tuple[list[int], list[float]]] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._last_plot = 0.0
+
+        self.method = QComboBox()
+        self.method.addItems(list(self.specs))
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.preset = QComboBox()
+        self.preset.addItems(list(PRESETS))
+        self.epochs = QSpinBox()
+        self.epochs.setRange(1, 10000)
+        self.batch_size = QSpinBox()
+        self.batch_size.setRange(1, 4096)
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(1e-6, 1.0)
+        self.lr.setSingleStep(1e-4)
+        self.input_size = QLabel()
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.device = QComboBox()
+        self.device.addItems([d for d in DEVICE_CHOICES if d in ("auto", "cpu") or _available(d)])
+        self.fresh = QCheckBox("Start fresh (ignore a saved checkpoint)")
+        self.train_button = QPushButton("Train")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.status = QLabel("Idle.")
+        self.status.setWordWrap(True)
+        self.eta = QLabel(format_eta(None))
+        self.loss_plot = pg.PlotWidget(title="Training losses")
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.setMinimumHeight(160)
+        self.memory_plot = pg.PlotWidget(title="Memory-slot usage")
+        self.memory_plot.setLabel("bottom", "slot")
+        self.memory_plot.setMinimumHeight(110)
+        self.memory_bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush="#1f77b4")
+        self.memory_plot.addItem(self.memory_bars)
+        self.memory_plot.hide()
+
+        form = QFormLayout()
+        form.addRow("Method", self.method)
+        form.addRow("", self.summary)
+        form.addRow("Preset", self.preset)
+        form.addRow("Epochs", self.epochs)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Input size", self.input_size)
+        form.addRow("Seed", self.seed)
+        form.addRow("Device", self.device)
+        form.addRow("", self.fresh)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.cancel_button)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.eta)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addLayout(progress_row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.loss_plot, 2)
+        layout.addWidget(self.memory_plot, 1)
+
+        self.method.currentTextChanged.connect(self._load_preset)
+        self.preset.currentTextChanged.connect(self._load_preset)
+        self.train_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        self._restore()
+        self._load_preset()
+
+    # ------------------------------------------------------------------------------------------ settings
+    def _restore(self) -> None:
+        if self.settings is None:
+            return
+        method = str(self.settings.value("training/method", "ae-ssim"))
+        if method in self.specs:
+            self.method.setCurrentText(method)
+        self.preset.setCurrentText(str(self.settings.value("training/preset", "fast")))
+        self.device.setCurrentText(str(self.settings.value("training/device", "auto")))
+
+    def _save(self) -> None:
+        if self.settings is not None:
+            self.settings.setValue("training/method", self.method.currentText())
+            self.settings.setValue("training/preset", self.preset.currentText())
+            self.settings.setValue("training/device", self.device.currentText())
+
+    def _load_preset(self) -> None:
+        spec = self.specs[self.method.currentText()]
+        self.summary.setText(spec.summary)
+        config = spec.config(self.preset.currentText())
+        self.epochs.setValue(config.epochs)
+        self.batch_size.setValue(config.batch_size)
+        self.lr.setValue(config.lr)
+        self.input_size.setText(f"{config.input_size} px ({config.resize_mode})")
+
+    def overrides(self) -> dict[str, object]:
+        """Only the values that differ from the preset, so the model file records what was changed."""
+        config = self.specs[self.method.currentText()].config(self.preset.currentText())
+        chosen = {"epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "lr": self.lr.value()}
+        return {k: v for k, v in chosen.items() if not np.isclose(float(getattr(config, k)), float(v))}
+
+    # -------------------------------------------------------------------------------------------- train
+    def request(self) -> TrainRequest:
+        index = self.session.index
+        if index is None:
+            raise ValueError("Open a folder of images first (File > Open folder…).")
+        return TrainRequest(data=index.root, method=self.method.currentText(), preset=self.preset.currentText(),
+                            overrides=self.overrides(), fresh=self.fresh.isChecked(),
+                            options=TrainOptions(seed=self.seed.value(), device=self.device.currentText(),
+                                                 checkpoint_every=50))
+
+    def is_running(self) -> bool:
+        return self.job is not None
+
+    def start(self) -> None:
+        if self.job is not None:
+            return
+        try:
+            request = self.request()
+        except ValueError as exc:
+            self.status.setText(str(exc))
+            self.trainingFailed.emit(str(exc))
+            return
+        self._save()
+        self.losses.clear()
+        self.loss_plot.clear()
+        self.loss_plot.plotItem.legend.clear()
+        self.curves.clear()
+        self.memory_plot.hide()
+        self.progress.setValue(0)
+        self.status.setText(f"Training {request.method} ({request.preset}) on {request.data.name}…")
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.job = self.runner.start(lambda cancel: train_model(request, cancel), "training",
+                                     on_progress=self._progress, on_done=self._done, on_error=self._failed)
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling after the current step…")
+
+    def _progress(self, progress: Progress) -> None:
+        self.progress.setMaximum(max(progress.total, 1))
+        self.progress.setValue(progress.step)
+        if progress.message:
+            self.status.setText(progress.message)
+        elif progress.phase not in ("done", "cancelled"):
+            self.status.setText(f"{progress.phase}: step {progress.step} of {progress.total}")
+        if progress.losses:
+            self.eta.setText(format_eta(progress.eta_s))
+            for name, value in progress.losses.items():
+                steps, values = self.losses.setdefault(name, ([], []))
+                steps.append(progress.step)
+                values.append(value)
+        usage = progress.extra.get("memory_usage") if progress.extra else None
+        if usage:
+            self.memory_bars.setOpts(x=np.arange(len(usage)), height=np.asarray(usage, dtype=float), width=0.8)
+            self.memory_plot.show()
+        now = time.perf_counter()
+        if now - self._last_plot >= PLOT_EVERY_S:
+            self._last_plot = now
+            self._plot()
+
+    def _plot(self) -> None:
+        for i, (name, (steps, values)) in enumerate(self.losses.items()):
+            curve = self.curves.get(name)
+            if curve is None:
+                curve = self.loss_plot.plot(name=name, pen=pg.mkPen(CURVE_COLOURS[i % len(CURVE_COLOURS)], width=2))
+                self.curves[name] = curve
+            curve.setData(steps, values)
+
+    def _done(self, last: Progress) -> None:
+        self.job = None
+        self._plot()
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.eta.setText(format_eta(None))
+        if last.phase == "failed":
+            return  # _failed already reported it
+        if last.phase == "done" and isinstance(last.result, Path):
+            self.status.setText(f"Done: model written to {last.result}")
+            self.trainingFinished.emit(last.result)
+        else:
+            self.status.setText(last.message or "Training cancelled; the checkpoint is kept: Train resumes it.")
+            self.trainingCancelled.emit()
+
+    def _failed(self, message: str) -> None:
+        self.status.setText(message)
+        self.trainingFailed.emit(message)
+
+
+def _available(device: str) -> bool:
+    try:
+        pick_device(device)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,72 @@
+"""Opening folders in the main window: tree by split and label, thumbnail grid, skipped files, keyboard."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from app.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+
+
+def open_and_wait(qtbot, window: MainWindow, folder: Path) -> None:
+    with qtbot.waitSignal(window.session.datasetChanged, timeout=10000):
+        window.open_folder(folder)
+
+
+def test_open_mvtec_folder_shows_tree_grid_and_thumbnails(qtbot, tiny_dataset: Path) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    open_and_wait(qtbot, window, tiny_dataset)
+    panel = window.dataset
+    assert panel.model.rowCount() == 16
+    root = panel.tree.topLevelItem(0)
+    assert root.text(0) == "All images (16)"
+    labels = {root.child(i).child(j).text(0) for i in range(root.childCount())
+              for j in range(root.child(i).childCount())}
+    assert "good (8)" in labels and "good (4)" in labels
+    # choosing a split narrows the grid
+    test_item = next(root.child(i) for i in range(root.childCount()) if root.child(i).text(0).startswith("test"))
+    panel.tree.setCurrentItem(test_item)
+    assert panel.model.rowCount() == 8
+    # thumbnails arrive from the background loader
+    qtbot.waitUntil(lambda: len(panel.loader.cache) >= 4, timeout=10000)
+    # labels and masks are in the tooltip; selection drives the viewer
+    panel.select_relative(1)
+    assert window.session.current is not None
+    panel.select_relative(1)
+    second = window.session.current
+    panel.select_relative(-1)
+    assert window.session.current != second
+    assert window.viewer.image is not None
+    window.close()
+
+
+def test_plain_folder_with_a_broken_file_lists_it_as_skipped(qtbot, tiny_dataset: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for i, image in enumerate(sorted((tiny_dataset / "train" / "good").glob("*.png"))[:3]):
+        shutil.copy(image, folder / f"part_{i}.png")
+    (folder / "broken.png").write_bytes(b"not an image")
+    (folder / "notes.txt").write_text("hello")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    open_and_wait(qtbot, window, folder)
+    assert window.dataset.model.rowCount() == 3
+    assert window.dataset.skipped.count() == 2
+    assert any("broken.png" in window.dataset.skipped.item(i).text() for i in range(2))
+    assert "Skipped files (2)" == window.dataset.skipped_box.title()
+    window.close()
+
+
+def test_missing_folder_is_a_message_not_a_crash(qtbot, tmp_path: Path) -> None:
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_folder(tmp_path / "nowhere")
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=5000)
+    assert "not found" in window.errors[-1]
+    window.close()
