@@ -123,7 +123,7 @@ class ComparePanel(QWidget):
     def _fill(self, reports: list[dict]) -> None:
         for col, report in enumerate(reports):
             metrics = report["maps"][report["default_map"]]
-            at = metrics.get("at_label_free_threshold", {})
+            at = metrics.get("at_label_free_thresholds", {}).get("image", {})
             values = dict(metrics, label_free_f1=at.get("f1"), label_free_frr=at.get("false_reject_rate"),
                           ms_per_image=report.get("ms_per_image"))
             for row, (key, _) in enumerate(ROWS):

@@ -24,7 +24,7 @@ def metrics_table(report: dict[str, Any]) -> str:
     rows = []
     for name in names:
         m = report["maps"][name]
-        at = m.get("at_label_free_threshold", {})
+        at = m.get("at_label_free_thresholds", {}).get("image", {})
         label_free = f"{_fmt(at.get('precision'))}/{_fmt(at.get('recall'))}/{_fmt(at.get('f1'))}" if at else "-"
         marker = "*" if name == report["default_map"] else ""
         rows.append([name + marker] + [_fmt(m.get(key)) for key, _ in COLUMNS] + [label_free])

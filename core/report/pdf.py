@@ -84,7 +84,6 @@ def _image_table(report: InspectionReport) -> Table:
 
 
 def _story(report: InspectionReport, folder: Path, histogram: Path | None, top_n: int) -> list:
-    info = report.info
     story: list = [Paragraph("DefectLab inspection report", _styles["Title"])]
     if report.partial:
         story.append(_p(f"PARTIAL REPORT: the run was cancelled after {len(report.records)} of {report.planned} "

@@ -4,19 +4,21 @@ and precision/recall/F1 at the model's stored label-free thresholds (the honest 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import cv2
 import numpy as np
 
-from core.data.index import iter_index_dataset
+from core.data.index import ImageRecord, iter_index_dataset
 from core.data.io import read_mask
 from core.device import pick_device
 from core.inference import image_scores, infer_images
 from core.metrics.summary import image_metrics, metrics_at_threshold, pixel_metrics, pixel_metrics_at_threshold
+from core.metrics.thresholds import Threshold
 from core.modelfile import load_model
+from core.models.base import AnomalyModel
 from core.progress import CancelToken, Progress
 from core.workflow.common import final, read_batches
 
@@ -46,6 +48,70 @@ def metric_resolution(map_hw: np.ndarray, mask: np.ndarray | None, max_side: int
     return small, small_mask
 
 
+THRESHOLD_KINDS = ("image", "image_synthetic", "pixel", "pixel_synthetic")
+
+
+@dataclass
+class TestScores:
+    """Image scores of every test image and, for images usable at pixel level, maps and masks at metric
+    resolution (a defect without a mask counts for image metrics only)."""
+
+    labels: list[str] = field(default_factory=list)
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    maps: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    masks: list[np.ndarray] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    @property
+    def has_pixels(self) -> bool:
+        return any(m.any() for m in self.masks)
+
+
+def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any, metric_max_side: int,
+                   cancel: CancelToken) -> Iterator[Progress]:
+    """Score labelled test images (generator of Progress; returns TestScores)."""
+    result = TestScores()
+    for batch_records, images, failed in read_batches(records, cancel, "evaluate"):
+        result.skipped += failed
+        for record, image, (image_maps, _) in zip(batch_records, images,
+                                                  infer_images(model, images, model.config.policy, device)):
+            result.labels.append(record.label)
+            for name, value in image_scores(image_maps, model.config.pooling).items():
+                result.scores.setdefault(name, []).append(value)
+            if record.label != "good" and record.mask_path is None:
+                continue
+            hw = image.shape[1:]
+            mask = (read_mask(record.mask_path, record.path, hw)[0] > 0 if record.mask_path
+                    else np.zeros(hw, dtype=bool))
+            small_mask = mask
+            for name, value in image_maps.items():
+                small, small_mask = metric_resolution(value, mask, metric_max_side)
+                result.maps.setdefault(name, []).append(small)
+            result.masks.append(small_mask)
+        yield Progress("evaluate", len(result.labels), len(records))
+    return result
+
+
+def map_metrics(test: TestScores, name: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Image and pixel metrics of one map, plus precision/recall/F1 at each stored label-free threshold
+    (`thresholds` = {kind: {"value", "how"}}, kinds as in THRESHOLD_KINDS)."""
+    scores = np.asarray(test.scores[name])
+    result: dict[str, Any] = image_metrics(test.labels, scores)
+    if test.has_pixels:
+        result.update(pixel_metrics(test.masks, test.maps[name]))
+    at: dict[str, Any] = {}
+    for kind in THRESHOLD_KINDS:
+        if kind not in thresholds:
+            continue
+        threshold = Threshold.from_dict(thresholds[kind])
+        if kind.startswith("image"):
+            at[kind] = metrics_at_threshold(test.labels, scores, threshold)
+        elif test.has_pixels:
+            at[kind] = pixel_metrics_at_threshold(test.masks, test.maps[name], threshold)
+    result["at_label_free_thresholds"] = at
+    return result
+
+
 def evaluate_model(request: EvaluateRequest, cancel: CancelToken | None = None) -> Iterator[Progress]:
     """Generator of Progress; the last value's result is a JSON-friendly dict of metrics per map."""
     cancel = cancel or CancelToken()
@@ -62,51 +128,21 @@ def evaluate_model(request: EvaluateRequest, cancel: CancelToken | None = None) 
     if not records or not index.has_labels:
         raise ValueError(f"{data} has no labelled test images (expected test/good and test/<defect type>/ "
                          "folders); use `defectlab predict` for unlabelled folders")
-    labels: list[str] = []
-    scores: dict[str, list[float]] = {name: [] for name in meta.map_names}
-    maps: dict[str, list[np.ndarray]] = {name: [] for name in meta.map_names}
-    masks: list[np.ndarray] = []
     started = time.perf_counter()
-    skipped = []
-    for batch_records, images, failed in read_batches(records, cancel, "evaluate"):
-        skipped += failed
-        for record, image, (image_maps, _) in zip(batch_records, images,
-                                                  infer_images(model, images, model.config.policy, device)):
-            hw = image.shape[1:]
-            labels.append(record.label)
-            for name, value in image_scores(image_maps, model.config.pooling).items():
-                scores[name].append(value)
-            if record.label != "good" and record.mask_path is None:
-                continue  # a defect without a mask counts for image metrics only
-            mask = (read_mask(record.mask_path, record.path, hw)[0] > 0 if record.mask_path
-                    else np.zeros(hw, dtype=bool))
-            small_mask = None
-            for name, value in image_maps.items():
-                small, small_mask = metric_resolution(value, mask, request.metric_max_side)
-                maps[name].append(small)
-            masks.append(small_mask)
-        yield Progress("evaluate", len(labels), len(records))
+    test = yield from score_test_set(model, records, device, request.metric_max_side, cancel)
     seconds = time.perf_counter() - started
-    has_pixels = any(m.any() for m in masks)
     per_map: dict[str, Any] = {}
     for name in meta.map_names:
         yield Progress("metrics", 0, 1, message=f"computing metrics for map '{name}'")
-        result: dict[str, Any] = image_metrics(labels, np.asarray(scores[name]))
-        if has_pixels:
-            result.update(pixel_metrics(masks, maps[name]))
-        image_t, pixel_t = meta.threshold(name, "image"), meta.threshold(name, "pixel")
-        if image_t is not None:
-            result["at_label_free_threshold"] = metrics_at_threshold(labels, np.asarray(scores[name]), image_t)
-        if pixel_t is not None and has_pixels:
-            result["pixel_at_label_free_threshold"] = pixel_metrics_at_threshold(masks, maps[name], pixel_t)
-        per_map[name] = result
+        per_map[name] = map_metrics(test, name, meta.thresholds.get(name, {}))
+    labels = test.labels
     counts = {"good": labels.count("good"), "defective": len(labels) - labels.count("good")}
     report = {"model": str(Path(request.model).resolve()), "method": meta.method, "preset": meta.preset,
               "data": str(data.resolve()), "default_map": meta.default_map, "counts": counts,
-              "skipped": [{"path": str(p), "reason": r} for p, r in skipped] +
+              "skipped": [{"path": str(p), "reason": r} for p, r in test.skipped] +
                          [{"path": str(s.path), "reason": s.reason} for s in index.skipped],
               "thresholds": meta.thresholds, "ms_per_image": 1000 * seconds / max(len(labels), 1),
               "metric_max_side": request.metric_max_side, "maps": per_map,
-              "image_scores": {name: [float(v) for v in values] for name, values in scores.items()},
+              "image_scores": {name: [float(v) for v in values] for name, values in test.scores.items()},
               "labels": labels}
     yield final("done", 1, f"evaluated {len(labels)} images", report)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
+import cv2
 import numpy as np
 import torch
 
@@ -18,12 +19,14 @@ from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split
 from core.data.preprocess import working_image
 from core.device import describe_device, pick_device
 from core.inference import image_scores, infer_images, match_channels
+from core.metrics.curves import f1_max
 from core.metrics.thresholds import Threshold, label_free_threshold
 from core.modelfile import ModelMeta, save_model
 from core.models.base import AnomalyModel
 from core.models.registry import get_method
 from core.paths import models_dir, remember_last_model
 from core.progress import CancelToken, Cancelled, Progress
+from core.synth.anomalies import TextureBank, make_anomaly
 from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
 from core.workflow.common import final, read_batches, skipped_message
@@ -39,6 +42,7 @@ class TrainRequest:
     val_fraction: float = 0.1
     target_false_reject_rate: float = 0.01  # image threshold: share of good parts flagged
     pixel_false_positive_rate: float = 0.001  # pixel threshold: share of good pixels flagged
+    synthetic_validation: bool = True  # also F1-max thresholds on held-out normals + synthetic defects
     fresh: bool = False  # ignore an existing checkpoint instead of resuming it
     options: TrainOptions = TrainOptions()
 
@@ -89,6 +93,9 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
     config = replace(config, in_channels=channels)
     torch.manual_seed(request.options.seed)  # weight initialisation is part of a seeded run
     model = spec.model_cls(config)
+    perceptual = _perceptual_backbone(model)
+    if perceptual:
+        yield Progress("load", len(train_records), len(train_records), message=f"perceptual distance: {perceptual}")
 
     out = Path(request.out) if request.out else default_model_path(request.data, request.method, request.preset)
     ckpt = checkpoint_path_for(out)
@@ -112,7 +119,7 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
         training={"data": str(Path(request.data).resolve()), "layout": index.layout,
                   "n_train": len(train_records), "n_validation": len(val_records), "seed": options.seed,
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
-                  "device": describe_device(device),
+                  "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     )
     save_model(out, model.cpu(), meta)
@@ -129,6 +136,7 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
     scores: dict[str, list[float]] = {}
     pixels: dict[str, list[np.ndarray]] = {}
     rng = np.random.default_rng(request.options.seed)
+    synthetic = _SyntheticSplit(request.options.seed) if request.synthetic_validation else None
     done = 0
     for batch_records, batch, _ in read_batches(records, cancel, "calibrate"):
         for maps, _ in infer_images(model, batch, policy, device):
@@ -138,6 +146,10 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
                 flat = value.ravel()
                 # A fixed-size sample per image keeps memory flat for large images.
                 pixels.setdefault(name, []).append(rng.choice(flat, size=min(flat.size, 20000), replace=False))
+            if synthetic is not None:
+                synthetic.add_normal(maps, model.config.pooling)
+        if synthetic is not None:
+            synthetic.add_defective(model, batch, policy, device, model.config.pooling)
         done += len(batch_records)
         yield Progress("calibrate", done, len(records))
     if not scores:
@@ -155,7 +167,79 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
         pixel_t = Threshold(pixel_value, f"label-free: {100 * (1 - request.pixel_false_positive_rate):.6g}th "
                                          f"percentile of pixel scores on {len(values)} {source} images")
         thresholds[name] = {"image": image_t.to_dict(), "pixel": pixel_t.to_dict()}
+        if synthetic is not None:
+            thresholds[name].update(synthetic.thresholds(name, source))
         stats[name] = {"image_mean": float(image_scores_arr.mean()), "image_std": float(image_scores_arr.std()),
                        "image_max": float(image_scores_arr.max()), "pixel_p50": float(np.quantile(all_pixels, 0.5)),
                        "pixel_p99": float(np.quantile(all_pixels, 0.99)), "n_images": len(values)}
     return thresholds, stats
+
+
+def _perceptual_backbone(model: AnomalyModel) -> str | None:
+    """Which network a perceptual map of this model uses (said in the CLI and stored in the model file)."""
+    if not any(name.startswith("perceptual") for name in model.map_names):
+        return None
+    from core.scoring.perceptual import available_backbone  # noqa: PLC0415
+
+    return available_backbone(getattr(model.config, "perceptual_backbone", "auto"))
+
+
+SYNTH_MAX_SIDE = 256  # synthetic-split maps and masks are compared at most at this size (pixel F1-max)
+
+
+class _SyntheticSplit:
+    """Synthetic validation split: every calibration normal also yields one copy with an artificial defect
+    (Perlin/texture, GAAGA or CutPaste, exact mask). F1-max on {normals, synthetic defects} gives image and
+    pixel thresholds without any real defect label."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng([seed, 424242])
+        self.bank = TextureBank(seed=seed)
+        self.maps: dict[str, list[np.ndarray]] = {}  # per map: small maps, normals and defects in order
+        self.scores: dict[str, list[float]] = {}  # per map: image scores pooled at full resolution
+        self.masks: list[np.ndarray] = []
+        self.defective: list[bool] = []
+        self.kinds: list[str] = []
+
+    def add_normal(self, maps: dict[str, np.ndarray], pooling: str) -> None:
+        self._add(maps, None, pooling)
+
+    def add_defective(self, model: AnomalyModel, batch: list[np.ndarray], policy: Any, device: Any,
+                      pooling: str) -> None:
+        made = [make_anomaly(image, self.rng, "mixed", self.bank) for image in batch]
+        self.kinds += [kind for _, _, kind in made]
+        for (maps, _), (_, mask, _) in zip(infer_images(model, [im for im, _, _ in made], policy, device), made):
+            self._add(maps, mask, pooling)
+
+    def _add(self, maps: dict[str, np.ndarray], mask: np.ndarray | None, pooling: str) -> None:
+        # Image scores at full resolution, exactly as test images are scored; pixels at reduced size.
+        for name, value in image_scores(maps, pooling).items():
+            self.scores.setdefault(name, []).append(value)
+        hw = next(iter(maps.values())).shape
+        factor = min(1.0, SYNTH_MAX_SIDE / max(hw))
+        size = (max(1, round(hw[1] * factor)), max(1, round(hw[0] * factor)))
+        for name, value in maps.items():
+            self.maps.setdefault(name, []).append(cv2.resize(value, size, interpolation=cv2.INTER_AREA))
+        small = np.zeros(size[::-1], bool) if mask is None else (
+            cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5)
+        self.masks.append(small)
+        self.defective.append(mask is not None)
+
+    def thresholds(self, name: str, source: str) -> dict[str, dict[str, Any]]:
+        maps = self.maps[name]
+        labels = np.asarray(self.defective)
+        image = np.asarray(self.scores[name])
+        n_def, n_good = int(labels.sum()), int((~labels).sum())
+        kinds = ", ".join(f"{k} {self.kinds.count(k)}" for k in sorted(set(self.kinds)))
+        split = f"{n_good} {source} images + {n_def} synthetic defects made from them ({kinds})"
+        out: dict[str, dict[str, Any]] = {}
+        if n_def and n_good:
+            f1, value = f1_max(labels, image)
+            out["image_synthetic"] = Threshold(value, f"label-free synthetic validation: image F1-max "
+                                                      f"({f1:.3f}) on {split}").to_dict()
+        pixel_labels = np.concatenate([m.ravel() for m in self.masks])
+        if pixel_labels.any() and not pixel_labels.all():
+            f1, value = f1_max(pixel_labels, np.concatenate([m.ravel() for m in maps]))
+            out["pixel_synthetic"] = Threshold(value, f"label-free synthetic validation: pixel F1-max "
+                                                      f"({f1:.3f}) on {split}").to_dict()
+        return out

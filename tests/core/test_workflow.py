@@ -49,7 +49,8 @@ def test_evaluate_reports_all_metrics(trained: Path):
     for key in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max"):
         assert 0.0 <= ssim[key] <= 1.0, key
     assert set(ssim["per_type"]) <= {"scratch", "spot", "crack", "stain"}
-    assert ssim["at_label_free_threshold"]["how"].startswith("label-free")
+    at = ssim["at_label_free_thresholds"]
+    assert at["image"]["how"].startswith("label-free") and "synthetic" in at["image_synthetic"]["how"]
 
 
 def test_predict_writes_csv_matching_results(trained: Path, tiny_demo: Path, tmp_path: Path):

@@ -1,0 +1,79 @@
+"""`defectlab bench`: argument parsing and the command itself (wired into core/cli/main.py)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from core.bench.profiles import PROFILES, DatasetRun, MethodRun, get_profile
+from core.bench.report import write_reports
+from core.bench.runner import run_bench
+from core.bench.system import git_commit, machine
+from core.progress import CancelToken
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    values = tuple(float(v) / (100.0 if float(v) > 1 else 1.0) for v in text.split(",") if v.strip())
+    if not values or any(not 0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected fractions like 0,0.1,0.2 or percentages 0,10,20; got {text!r}")
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def add_bench_parser(add: Callable[..., argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register the `bench` sub-command through main.py's `add(name, fn, help)` helper."""
+    b = add("bench", cmd_bench, "Benchmark methods x datasets x scorers under a fixed budget; writes "
+            "BENCHMARKS.md and a JSON record.")
+    b.add_argument("--profile", default="smoke", choices=sorted(PROFILES),
+                   help="smoke: tiny generated data, < 2 min (CI); full: the real datasets (default: smoke)")
+    b.add_argument("--out", default="BENCHMARKS.md", help="Markdown report (default: BENCHMARKS.md)")
+    b.add_argument("--json", help="JSON record (default: the --out path with .json)")
+    b.add_argument("--datasets", type=_names, help="comma-separated datasets instead of the profile's")
+    b.add_argument("--methods", type=_names, help="comma-separated methods instead of the profile's")
+    b.add_argument("--scorers", type=_names, help="comma-separated scorers (default: all that apply)")
+    b.add_argument("--epochs", type=int, help="fixed epochs per gradient-trained method")
+    b.add_argument("--budget-seconds", type=float, help="wall-clock training budget per method")
+    b.add_argument("--contamination", type=_floats, help="shares of defective test images moved into "
+                   "training, e.g. 0,10,20,40 (TrustMAE protocol)")
+    b.add_argument("--work-dir", default=".defectlab-bench", help="generated data (smoke profile)")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    return b
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from core.cli.progressbar import run_to_end  # noqa: PLC0415 - core.cli imports this module
+
+    gpu = torch.cuda.is_available() and args.device in ("auto", "cuda")
+    profile = get_profile(args.profile, gpu=gpu, contamination=args.contamination, device=args.device)
+    if args.datasets:
+        profile = dataclasses.replace(profile, datasets=tuple(DatasetRun(n) for n in args.datasets))
+    if args.methods:
+        preset = "paper" if gpu and args.profile == "full" else "fast"
+        profile = dataclasses.replace(profile, methods=tuple(MethodRun(m, preset) for m in args.methods))
+    if args.scorers:
+        profile = dataclasses.replace(profile, methods=tuple(dataclasses.replace(m, scorers=args.scorers)
+                                                             for m in profile.methods))
+    if args.epochs is not None:
+        profile = dataclasses.replace(profile, epochs=args.epochs, budget_seconds=None)
+    elif args.budget_seconds is not None:
+        profile = dataclasses.replace(profile, budget_seconds=args.budget_seconds, epochs=None)
+    started = time.perf_counter()
+    results = run_to_end(run_bench(profile, Path(args.work_dir), CancelToken())).result
+    results.update({"command": "defectlab " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "defectlab bench",
+                    "machine": machine(), "commit": git_commit(),
+                    "wall_seconds": time.perf_counter() - started})
+    out = Path(args.out)
+    json_path = Path(args.json) if args.json else out.with_suffix(".json")
+    write_reports(results, out, json_path)
+    print(f"benchmark finished in {results['wall_seconds'] / 60:.1f} min: {out}, {json_path}")
+    return 0
