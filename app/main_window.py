@@ -1,35 +1,39 @@
 """The workbench window: composes the panels as docks, opens folders, models and projects, runs the indexing and
-scoring jobs, shows the device and perceptual backbone, and remembers layout and recent files."""
+scoring jobs (inspections and reports through ReportActions), shows the device and perceptual backbone, and
+remembers layout and recent files."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QWidget)
+                               QProgressBar, QPushButton, QWidget)
 
 from app.compare_panel import ComparePanel
 from app.dataset_panel import DatasetPanel
-from app.jobs import demo_job, index_job, predict_job
+from app.jobs import Factory, demo_job, index_job, predict_job
+from app.project_io import Locator, ask_dataset_folder, project_of, restore_project
+from app.report_actions import ReportActions
 from app.result_viewer import ResultViewer
 from app.session import Session
 from app.settings import add_recent, open_settings, recent
 from app.threshold_panel import ThresholdPanel
 from app.training_panel import TrainingPanel
-from app.worker import JobRunner
+from app.worker import Job, JobRunner
 from core.analysis import CachedResult, available_backbone
+from core.data.index import DatasetIndex
 from core.device import describe_device, pick_device
-from core.fileio import write_text_atomic
 from core.modelfile import ModelFileError, read_meta
 from core.paths import models_dir
 from core.progress import Progress
-
-PROJECT_SUFFIX = ".defectlab.json"
+from core.project import PROJECT_SUFFIX, ProjectFileError
+from core.project import open_project as read_project
+from core.project import save_project as write_project
 FLUSH_EVERY_S = 0.7  # scored images reach the panels in groups, so plots are not rebuilt per image
 
 
@@ -44,13 +48,14 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self._pending: list[CachedResult] = []
         self._last_flush = 0.0
-        self._predict_job = None
+        self._predict_job: Job | None = None
 
         self.viewer = ResultViewer(self.session)
         self.dataset = DatasetPanel(self.session, self.runner)
         self.training = TrainingPanel(self.session, self.runner, self.settings)
         self.thresholds = ThresholdPanel(self.session)
         self.compare = ComparePanel(self.session, self.runner)
+        self.reports = ReportActions(self)
         self.setCentralWidget(self.viewer)
         self.docks = {
             "dataset": self._dock("Dataset", self.dataset, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -67,10 +72,16 @@ class MainWindow(QMainWindow):
         self.job_progress = QProgressBar()
         self.job_progress.setMaximumWidth(220)
         self.job_progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop scoring, inspecting or writing a report (a report written so far "
+                                      "is kept, marked partial).")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.cancel_jobs)
         self.device_label = QLabel()
         self.backbone_label = QLabel()
         self.statusBar().addWidget(self.job_label, 1)
         self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().addPermanentWidget(self.backbone_label)
         self._status_devices()
@@ -99,6 +110,8 @@ class MainWindow(QMainWindow):
                                  ("Open &model…", "Ctrl+M", self._ask_model),
                                  ("Open &project…", "Ctrl+Shift+O", self._ask_project),
                                  ("&Save project…", "Ctrl+S", self._ask_save_project),
+                                 ("&Inspect folder…", "Ctrl+I", self.reports.ask_inspect),
+                                 ("&Export report…", "Ctrl+E", self.reports.ask_export),
                                  ("Open the &demo dataset", None, self.open_demo)):
             action = QAction(text, self)
             if keys:
@@ -157,7 +170,14 @@ class MainWindow(QMainWindow):
 
     def _job_finished(self, text: str) -> None:
         self.job_progress.hide()
+        self.cancel_button.hide()
         self.job_label.setText(text)
+
+    def cancel_jobs(self) -> None:
+        if self._predict_job is not None:
+            self._predict_job.cancel()
+        self.reports.cancel()
+        self.job_label.setText("Cancelling…")
 
     # --------------------------------------------------------------------------------------------- opening
     def _ask_folder(self) -> None:
@@ -189,7 +209,9 @@ class MainWindow(QMainWindow):
         self.runner.start(demo_job(), "demo", on_progress=self._job_progress,
                           on_done=lambda last: self.open_folder(last.result) if last.phase == "done" else None)
 
-    def open_folder(self, folder: Path, then_model: Path | None = None) -> None:
+    def open_folder(self, folder: Path, then_model: Path | None = None,
+                    then: Callable[[], None] | None = None) -> None:
+        """Index `folder` and show it; then call `then` and open `then_model` (or re-score with the model)."""
         folder = Path(folder)
         self.job_label.setText(f"Indexing {folder}…")
 
@@ -205,6 +227,8 @@ class MainWindow(QMainWindow):
                 self.session.set_current(last.result.records[0].path)
             add_recent(self.settings, "recent/folders", folder)
             self._job_finished(f"{folder}: {last.message}")
+            if then is not None:
+                then()
             model = then_model or self.session.model_path
             if model is not None:
                 self.open_model(model)
@@ -230,20 +254,40 @@ class MainWindow(QMainWindow):
         index, model = self.session.index, self.session.model_path
         if index is None or model is None:
             return
+        self.start_scoring(predict_job(model, index, self.training.device.currentText()),
+                           f"Scoring {len(index.records)} images with {model.name}…")
+
+    def start_scoring(self, factory: Factory, text: str, on_index: Callable[[DatasetIndex], None] | None = None,
+                      on_done: Callable[[Progress], None] | None = None) -> Job:
+        """Run a scoring job (it replaces a running one); its results reach the session in groups.
+        `on_index` gets the folder's index when the job sends one; `on_done` the last Progress."""
         if self._predict_job is not None:
             self._predict_job.cancel()
         self.session.clear_results()
         self._pending = []
-        self.job_label.setText(f"Scoring {len(index.records)} images with {model.name}…")
-        holder: dict[str, object] = {}
-        job = self.runner.start(predict_job(model, index, self.training.device.currentText()), "predict",
-                                on_progress=lambda progress: self._predict_progress(holder["job"], progress),
-                                on_done=lambda last: self._predict_done(holder["job"], last))
-        holder["job"] = self._predict_job = job
+        self.job_label.setText(text)
+        self.cancel_button.show()
+        holder: dict[str, Job] = {}
 
-    def _predict_progress(self, job: object, progress: Progress) -> None:
-        if job is not self._predict_job:
-            return  # a cancelled, superseded scoring run
+        def progress(value: Progress) -> None:
+            if holder["job"] is not self._predict_job:
+                return  # a cancelled, superseded scoring run
+            index = (value.extra or {}).get("index")
+            if index is not None and on_index is not None:
+                on_index(index)
+            self._predict_progress(value)
+
+        def done(last: Progress) -> None:
+            if holder["job"] is not self._predict_job:
+                return
+            self._predict_done(last)
+            if on_done is not None:
+                on_done(last)
+        job = self.runner.start(factory, "predict", on_progress=progress, on_done=done)
+        holder["job"] = self._predict_job = job
+        return job
+
+    def _predict_progress(self, progress: Progress) -> None:
         self._job_progress(progress)
         self._pending += (progress.extra or {}).get("cached", [])
         if self._pending and self._flush_due():
@@ -261,9 +305,7 @@ class MainWindow(QMainWindow):
         if self.session.current is None and self.session.scored():
             self.session.set_current(self.session.scored()[-1].path)
 
-    def _predict_done(self, job: object, last: Progress) -> None:
-        if job is not self._predict_job:
-            return
+    def _predict_done(self, last: Progress) -> None:
         self._predict_job = None
         if self._pending:
             self._flush()
@@ -271,35 +313,27 @@ class MainWindow(QMainWindow):
                            else "Scoring stopped.")
 
     # --------------------------------------------------------------------------------------------- projects
-    def save_project(self, path: Path) -> None:
-        t = self.session.thresholds
-        project = {"data": str(self.session.index.root) if self.session.index else None,
-                   "model": str(self.session.model_path) if self.session.model_path else None,
-                   "thresholds": {"map": t.map_name, "image": t.image, "pixel": t.pixel,
-                                  "review": list(t.review) if t.review else None}}
-        write_text_atomic(path, json.dumps(project, indent=1))
-        self.job_label.setText(f"Project saved to {path}")
-
-    def open_project(self, path: Path) -> None:
+    def save_project(self, path: Path) -> Path | None:
+        """Save dataset, models, thresholds (and how they were set), current image, reports and view."""
         try:
-            project = json.loads(Path(path).read_text(encoding="utf-8"))
-            data = Path(project["data"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            self.show_error(f"Cannot open project {path}: {exc}")
-            return
-        model = Path(project["model"]) if project.get("model") else None
-        saved = project.get("thresholds") or {}
+            saved = write_project(path, project_of(self))
+        except (OSError, ValueError) as exc:
+            self.show_error(f"Cannot save the project to {path}: {exc}")
+            return None
+        self.job_label.setText(f"Project saved to {saved}")
+        return saved
 
-        def apply_thresholds() -> None:
-            if saved.get("map") and self.session.meta and saved["map"] in self.session.meta.map_names:
-                self.session.set_map(saved["map"])
-                review = saved.get("review")
-                self.session.set_thresholds(image=float(saved["image"]), pixel=float(saved["pixel"]),
-                                            review=tuple(review) if review else None)
-            self.session.modelChanged.disconnect(apply_thresholds)
-        if model is not None:
-            self.session.modelChanged.connect(apply_thresholds)
-        self.open_folder(data, then_model=model)
+    def open_project(self, path: Path, locate: Locator | None | bool = True) -> str:
+        """Open a project; returns the message about missing paths ("" when all were found). `locate`: True asks
+        the user for a moved dataset's folder (modal), None never asks, or a function that answers instead."""
+        try:
+            project = read_project(path)
+        except ProjectFileError as exc:
+            self.show_error(str(exc))
+            return str(exc)
+        if locate is True:
+            locate = lambda project, message: ask_dataset_folder(self, project, message)  # noqa: E731
+        return restore_project(self, project, locate or None)
 
     # --------------------------------------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name

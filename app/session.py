@@ -22,6 +22,11 @@ class Thresholds:
     image: float = float("inf")
     pixel: float = float("inf")
     review: tuple[float, float] | None = None  # (low, high) band a person should look at
+    how: str = ""  # how the image / pixel thresholds were set ("set by hand", "label-free: ...", ...)
+
+
+HAND = "set by hand"
+FROM_MODEL = "from the model"
 
 
 class Session(QObject):
@@ -70,8 +75,10 @@ class Session(QObject):
         assert self.meta is not None
         image = self.meta.image_threshold(map_name)
         pixel = self.meta.pixel_threshold(map_name)
+        stored = self.meta.threshold(map_name, "image")
+        how = f"{FROM_MODEL}: {stored.how}" if stored is not None else f"{FROM_MODEL}: none stored"
         return Thresholds(map_name, float("inf") if image is None else image,
-                          float("inf") if pixel is None else pixel, None)
+                          float("inf") if pixel is None else pixel, None, how)
 
     # ------------------------------------------------------------------------------------------- results
     def clear_results(self) -> None:
@@ -131,8 +138,12 @@ class Session(QObject):
 
     # ---------------------------------------------------------------------------------------- thresholds
     def set_thresholds(self, **changes: object) -> None:
-        """Change some thresholds. Moving the image threshold moves an active review band with it."""
+        """Change some thresholds. Moving the image threshold moves an active review band with it.
+        A new image or pixel value without `how` is recorded as set by hand."""
         old = self.thresholds
+        moved = any(key in changes and changes[key] != getattr(old, key) for key in ("image", "pixel"))
+        if moved and "how" not in changes:
+            changes["how"] = HAND
         if "image" in changes and "review" not in changes and old.review is not None and np.isfinite(old.image):
             shift = float(changes["image"]) - old.image  # type: ignore[arg-type]
             changes["review"] = (old.review[0] + shift, old.review[1] + shift)

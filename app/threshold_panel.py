@@ -51,6 +51,9 @@ class ThresholdPanel(QWidget):
         self.reset = QPushButton("Model's thresholds")
         self.counts = QLabel("No results yet: train or open a model.")
         self.counts.setWordWrap(True)
+        self.how = QLabel("")
+        self.how.setWordWrap(True)
+        self.how.setToolTip("How the thresholds in use were set; saved in projects and reports.")
         self.confusion = QTableWidget(2, 2)
         self.confusion.setHorizontalHeaderLabels(["pred. good", "pred. defect"])
         self.confusion.setVerticalHeaderLabels(["good", "defective"])
@@ -98,6 +101,7 @@ class ThresholdPanel(QWidget):
         grid.addWidget(self.pr, 0, 3)
         side = QVBoxLayout()
         side.addWidget(self.counts)
+        side.addWidget(self.how)
         side.addWidget(self.confusion)
         side.addWidget(self.metrics)
         side.addStretch(1)
@@ -150,8 +154,12 @@ class ThresholdPanel(QWidget):
         labelled = bool(shown) and all(f is not None for f in flags)
         self.labels = np.array(flags, dtype=bool) if labelled else None
         evaluation = [r for r in shown if r.is_defective is not None]
-        self.pixel_labels, self.pixel_values = pixel_sample(evaluation or shown, name) if name else (
+        self.pixel_labels, self.pixel_values = pixel_sample(evaluation, name) if name else (
             np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32))
+        unlabelled = [r.pixel_sample[name] for r in shown if name in r.pixel_sample]
+        if not evaluation and unlabelled:  # a folder without labels (an inspection): its pixels, unlabelled
+            self.pixel_values = np.concatenate(unlabelled)
+            self.pixel_labels = np.zeros(self.pixel_values.size, dtype=bool)
         if self.labels is not None:
             self.image_hist.set_groups({"good": self.scores[~self.labels], "defective": self.scores[self.labels]})
         else:
@@ -191,6 +199,11 @@ class ThresholdPanel(QWidget):
     # ------------------------------------------------------------------------------------- live updates
     def update_thresholds(self) -> None:
         t = self.session.thresholds
+        if t.map_name and self.map_choice.currentText() != t.map_name:
+            self.map_choice.blockSignals(True)
+            self.map_choice.setCurrentText(t.map_name)
+            self.map_choice.blockSignals(False)
+        self.how.setText(f"Thresholds: {t.how}" if t.how else "")
         for box, value in ((self.image_value, t.image), (self.pixel_value, t.pixel)):
             if np.isfinite(value) and abs(box.value() - value) > 1e-12:
                 box.blockSignals(True)
@@ -259,21 +272,25 @@ class ThresholdPanel(QWidget):
         if not scores.size:
             return
         rate = self.target_frr.value() / 100
-        changes: dict[str, float] = {"image": normal_quantile_threshold(scores, rate)}
+        changes: dict[str, object] = {"image": normal_quantile_threshold(scores, rate)}
+        how = f"label-free: image threshold at {rate:.2%} false-reject rate on {scores.size} normal images"
         pixels = [r.pixel_sample[name] for r in reference if name in r.pixel_sample]
         if pixels:
             changes["pixel"] = normal_quantile_threshold(np.concatenate(pixels), PIXEL_FALSE_POSITIVE_RATE)
-        self.session.set_thresholds(**changes)
+            how += f", pixel threshold flagging {PIXEL_FALSE_POSITIVE_RATE:.1%} of their pixels"
+        self.session.set_thresholds(how=how, **changes)
 
     def f1_optimal(self) -> None:
         if not self._has_both_classes():
             return
-        changes = {"image": f1_max(self.labels, self.scores)[1]}
+        changes: dict[str, object] = {"image": f1_max(self.labels, self.scores)[1]}
+        how = f"F1-optimal on {self.scores.size} labelled images"
         if self.pixel_labels.any():
             changes["pixel"] = f1_max(self.pixel_labels, self.pixel_values)[1]
-        self.session.set_thresholds(**changes)
+            how += f", pixel threshold F1-optimal on a sample of {self.pixel_values.size} pixels"
+        self.session.set_thresholds(how=how, **changes)
 
     def _reset(self) -> None:
         if self.session.meta is not None:
             t = self.session.model_thresholds(self.session.thresholds.map_name)
-            self.session.set_thresholds(image=t.image, pixel=t.pixel, review=None)
+            self.session.set_thresholds(image=t.image, pixel=t.pixel, review=None, how=t.how)
