@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.analysis import CachedResult, compact_result
-from core.data.demo import demo_dataset
+from core.data.demo import DEFAULT_CATEGORY, demo_dataset
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
 from core.modelfile import read_meta
 from core.progress import CancelToken, Progress
@@ -29,7 +29,7 @@ def index_job(folder: Path) -> Factory:
     return run
 
 
-def demo_job(category: str = "fabric") -> Factory:
+def demo_job(category: str = DEFAULT_CATEGORY) -> Factory:
     def run(cancel: CancelToken) -> Iterator[Progress]:
         yield Progress("demo", 0, 1, message=f"preparing the bundled demo dataset '{category}' (first use only)")
         path = demo_dataset(category)

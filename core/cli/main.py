@@ -34,8 +34,8 @@ EXAMPLES = """examples:
 def resolve_data(value: str) -> Path:
     """A folder, a dataset name under $DEFECTLAB_DATA, or `demo[:category]` for the bundled demo."""
     if value == "demo" or value.startswith("demo:"):
-        from core.data.demo import demo_dataset  # noqa: PLC0415 - generated only when asked for
-        return demo_dataset(value.partition(":")[2] or "fabric")
+        from core.data.demo import DEFAULT_CATEGORY, demo_dataset  # noqa: PLC0415 - generated only when asked for
+        return demo_dataset(value.partition(":")[2] or DEFAULT_CATEGORY)
     return resolve_data_root(value)
 
 
@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
     d = add("demo", cmd_demo, "Headless main job on the bundled demo: generate, train, evaluate, write maps.")
-    d.add_argument("--category", default="fabric", choices=("fabric", "metal", "tiles"))
+    d.add_argument("--category", default="metal", choices=("fabric", "metal", "tiles"),
+                   help="demo product (default: metal; fabric and tiles are harder for the fast AE)")
     d.add_argument("--method", default="ae-ssim", choices=methods)
     d.add_argument("--epochs", type=int, default=40)
     d.add_argument("--out", default="defectlab-demo", help="output folder (default: ./defectlab-demo)")
