@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.cli.progressbar import run_to_end
-from core.cli.tables import metrics_table, per_type_table
+from core.cli.tables import metrics_table, per_type_table, render_table
 from core.data.index import resolve_data_root
 from core.fileio import write_text_atomic
 from core.models.registry import PRESETS, list_methods
@@ -148,6 +148,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from core.workflow.audit import audit_training_set  # noqa: PLC0415
+
+    model = _default_model(args.model)
+    data = resolve_data(args.data) if args.data else None
+    last = run_to_end(audit_training_set(model, data, args.device))
+    entries = last.result
+    print(last.message)
+    rows = [[str(i + 1), f"{e.score:.4g}", "SUSPECT" if e.suspect else "", str(e.path)]
+            for i, e in enumerate(entries[:args.top])]
+    print(render_table(["rank", "score", "flag", "file"], rows) if rows else "no training images")
+    if args.csv:
+        lines = ["file,score,suspect,label"] + [f'"{e.path}",{e.score:.6g},{int(e.suspect)},{e.label}' for e in entries]
+        write_text_atomic(args.csv, "\n".join(lines) + "\n")
+        print(f"full ranking written to {args.csv}")
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     for spec in list_methods():
         print(f"{spec.name:12} {spec.summary}")
@@ -216,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     from core.bench.cli import add_bench_parser  # noqa: PLC0415
     add_bench_parser(add)
+    a = add("audit", cmd_audit, "Rank the training images by anomaly score and flag suspects above the "
+            "model's label-free threshold (for models trained on unsorted folders).")
+    a.add_argument("--model", help="model file (default: the most recently trained model)")
+    a.add_argument("--data", help="training folder (default: the one the model was trained on)")
+    a.add_argument("--top", type=int, default=20, help="rows to print (default 20)")
+    a.add_argument("--csv", help="write the full ranking to this CSV file")
+    a.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
     add("methods", cmd_methods, "List the available methods.")
     return parser
 

@@ -1,0 +1,55 @@
+"""Training-set audit: after training on an unsorted folder, rank the training images by anomaly score and
+flag the suspects above the model's label-free image threshold, so a person can look at those first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from core.data.index import iter_index_dataset
+from core.device import pick_device
+from core.inference import image_scores, infer_images
+from core.modelfile import load_model
+from core.progress import CancelToken, Progress
+from core.workflow.common import final, read_batches
+from core.workflow.train import normal_training_records
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    path: Path
+    label: str  # as indexed: "good" or "unknown" for an unsorted folder
+    score: float
+    suspect: bool  # score >= the model's label-free image threshold
+
+
+def audit_training_set(model_path: Path, data: Path | None = None, device: str = "auto",
+                       cancel: CancelToken | None = None) -> Iterator[Progress]:
+    """Score every training image (generator of Progress); the last value's result is the list of
+    AuditEntry, most anomalous first. `data` defaults to the folder the model was trained on."""
+    cancel = cancel or CancelToken()
+    model, meta = load_model(model_path)
+    torch_device = pick_device(device)
+    model.to(torch_device)
+    folder = Path(data or meta.training.get("data", ""))
+    index = None
+    for progress in iter_index_dataset(folder, cancel=cancel):
+        index = progress.result
+        yield progress
+    assert index is not None
+    records = normal_training_records(index)
+    threshold = meta.image_threshold()
+    if threshold is None:
+        raise ValueError(f"{model_path} stores no image threshold for its map '{meta.default_map}'")
+    entries: list[AuditEntry] = []
+    for batch_records, images, _ in read_batches(records, cancel, "audit"):
+        results = infer_images(model, images, model.config.policy, torch_device)
+        for record, (maps, _) in zip(batch_records, results):
+            score = image_scores(maps, model.config.pooling)[meta.default_map]
+            entries.append(AuditEntry(record.path, record.label, score, score >= threshold))
+        yield Progress("audit", len(entries), len(records))
+    entries.sort(key=lambda e: e.score, reverse=True)
+    suspects = sum(e.suspect for e in entries)
+    yield final("done", 1, f"{suspects} of {len(entries)} training images score above the label-free "
+                           f"threshold {threshold:.4g}", entries)
