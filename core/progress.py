@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 
 class Cancelled(Exception):
@@ -65,3 +65,13 @@ class EtaClock:
             return None
         per_step = (time.perf_counter() - self._start) / done
         return per_step * max(self.total - step, 0)
+
+
+def last_progress(values: Iterable[Progress]) -> Progress:
+    """Run long work to its end without drawing anything; return its last value."""
+    last = None
+    for last in values:
+        pass
+    if last is None:
+        raise RuntimeError("the job produced no progress")
+    return last

@@ -84,7 +84,7 @@ def trivial_scores(records: list[ImageRecord]) -> dict[str, dict[str, Any]]:
 def _load_training_images(records: list[ImageRecord], policy: Any, cancel: CancelToken
                           ) -> tuple[list[np.ndarray], int]:
     images = []
-    for _, batch, _ in read_batches(records, cancel, "load"):
+    for _, batch, _ in read_batches(records, cancel):
         images += [working_image(im, policy) for im in batch]
     channels = 3 if any(im.shape[0] == 3 for im in images) else 1
     return [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in images], channels

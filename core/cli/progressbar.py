@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Iterable, Iterator, TextIO
 
-from core.progress import Progress
+from core.progress import Progress, last_progress
 
 WIDTH = 28
 
@@ -56,9 +56,4 @@ def show_progress(values: Iterable[Progress], stream: TextIO | None = None) -> I
 
 def run_to_end(values: Iterable[Progress], stream: TextIO | None = None) -> Progress:
     """Draw all values; return the last one."""
-    last = None
-    for last in show_progress(values, stream):
-        pass
-    if last is None:
-        raise RuntimeError("the job produced no progress")
-    return last
+    return last_progress(show_progress(values, stream))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.data.io import check_image, is_image_path
-from core.progress import CancelToken, Progress
+from core.progress import CancelToken, Progress, last_progress
 
 # Files that belong to a dataset's bookkeeping, not to its images: ignored without a word.
 _IGNORED_NAMES = {"thumbs.db", "desktop.ini"}
@@ -195,11 +195,7 @@ def index_dataset(
     root: str | os.PathLike[str], verify: bool = True, cancel: CancelToken | None = None
 ) -> DatasetIndex:
     """Index `root` (MVTec layout when `root/train/good` exists, else a plain folder)."""
-    last: Progress | None = None
-    for last in iter_index_dataset(root, verify=verify, cancel=cancel):
-        pass
-    assert last is not None and last.result is not None  # the generator always ends with a result
-    return last.result
+    return last_progress(iter_index_dataset(root, verify=verify, cancel=cancel)).result
 
 
 def split_normals(

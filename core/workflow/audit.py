@@ -43,7 +43,7 @@ def audit_training_set(model_path: Path, data: Path | None = None, device: str =
     if threshold is None:
         raise ValueError(f"{model_path} stores no image threshold for its map '{meta.default_map}'")
     entries: list[AuditEntry] = []
-    for batch_records, images, _ in read_batches(records, cancel, "audit"):
+    for batch_records, images, _ in read_batches(records, cancel):
         results = infer_images(model, images, model.config.policy, torch_device)
         for record, (maps, _) in zip(batch_records, results):
             score = image_scores(maps, model.config.pooling)[meta.default_map]

@@ -14,7 +14,7 @@ from core.progress import CancelToken, Progress
 LOAD_BATCH = 8  # images read and scored together
 
 
-def read_batches(records: list[ImageRecord], cancel: CancelToken, phase: str
+def read_batches(records: list[ImageRecord], cancel: CancelToken
                  ) -> Iterator[tuple[list[ImageRecord], list[np.ndarray], list[tuple[Path, str]]]]:
     """Yield (records, images (C,H,W) float32, unreadable [(path, reason)]) in batches of LOAD_BATCH.
 

@@ -71,7 +71,7 @@ def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any,
                    cancel: CancelToken) -> Iterator[Progress]:
     """Score labelled test images (generator of Progress; returns TestScores)."""
     result = TestScores()
-    for batch_records, images, failed in read_batches(records, cancel, "evaluate"):
+    for batch_records, images, failed in read_batches(records, cancel):
         result.skipped += failed
         for record, image, (image_maps, _) in zip(batch_records, images,
                                                   infer_images(model, images, model.config.policy, device)):

@@ -76,7 +76,7 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
         builder = ReportBuilder(request.report, RunInfo.from_meta(request.model, meta, index.root,
                                                                   request.min_region_area))
     try:
-        for batch_records, images, failed in read_batches(records, cancel, "predict"):
+        for batch_records, images, failed in read_batches(records, cancel):
             skipped += failed
             for record, image, (maps, recon) in zip(batch_records, images,
                                                     infer_images(model, images, model.config.policy, device)):

@@ -84,7 +84,7 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
     spec = get_method(request.method)
     config = spec.config(request.preset, **request.overrides)
     images: list[np.ndarray] = []
-    for step, (_, batch, failed) in enumerate(read_batches(train_records, cancel, "load"), start=1):
+    for step, (_, batch, failed) in enumerate(read_batches(train_records, cancel), start=1):
         images += [working_image(im, config.policy) for im in batch]
         yield Progress("load", min(step * 8, len(train_records)), len(train_records),
                        message=skipped_message(failed))
@@ -138,7 +138,7 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
     rng = np.random.default_rng(request.options.seed)
     synthetic = _SyntheticSplit(request.options.seed) if request.synthetic_validation else None
     done = 0
-    for batch_records, batch, _ in read_batches(records, cancel, "calibrate"):
+    for batch_records, batch, _ in read_batches(records, cancel):
         for maps, _ in infer_images(model, batch, policy, device):
             for name, value in image_scores(maps, model.config.pooling).items():
                 scores.setdefault(name, []).append(value)

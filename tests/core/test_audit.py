@@ -10,16 +10,10 @@ import pytest
 
 from core.cli import main
 from core.modelfile import read_meta
+from core.progress import last_progress
 from core.training import TrainOptions
 from core.workflow import TrainRequest, train_model
 from core.workflow.audit import audit_training_set
-
-
-def _last(values):
-    last = None
-    for last in values:
-        pass
-    return last
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +29,13 @@ def contaminated(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> t
     out = root.parent / "model.safetensors"
     request = TrainRequest(root, "ae-l2", "fast", {"epochs": 1, "batch_size": 4}, out,
                            options=TrainOptions(device="cpu"))
-    assert _last(train_model(request)).phase == "done"
+    assert last_progress(train_model(request)).phase == "done"
     return root, out, moved
 
 
 def test_audit_ranks_every_training_image(contaminated):
     root, model, moved = contaminated
-    entries = _last(audit_training_set(model, device="cpu")).result
+    entries = last_progress(audit_training_set(model, device="cpu")).result
     assert sorted(e.path.name for e in entries) == sorted(p.name for p in (root / "train" / "good").iterdir())
     assert [e.score for e in entries] == sorted((e.score for e in entries), reverse=True)
     threshold = read_meta(model).image_threshold()

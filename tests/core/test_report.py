@@ -16,19 +16,12 @@ from core.cli.main import main
 from core.inference import ImageResult
 from core.metrics.thresholds import Threshold
 from core.modelfile import read_meta
-from core.progress import CancelToken
+from core.progress import CancelToken, last_progress
 from core.regions import find_regions
 from core.report import ReportBuilder, RunInfo, read_report, write_report
 from core.report.csvjson import PARTIAL_ROW
 from core.training import TrainOptions
 from core.workflow import PredictRequest, TrainRequest, predict_folder, train_model
-
-
-def _last(values):
-    last = None
-    for last in values:
-        pass
-    return last
 
 
 def _pdf_text(path: Path) -> str:
@@ -50,7 +43,7 @@ def _pdf_text(path: Path) -> str:
 @pytest.fixture(scope="module")
 def model(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny.safetensors"
-    _last(train_model(TrainRequest(tiny_demo, "ae-l2", "fast", {"epochs": 1, "batch_size": 4}, out,
+    last_progress(train_model(TrainRequest(tiny_demo, "ae-l2", "fast", {"epochs": 1, "batch_size": 4}, out,
                                    options=TrainOptions(device="cpu"))))
     return out
 
@@ -93,7 +86,7 @@ def test_report_from_hand_made_maps(tmp_path: Path):
 def test_predict_report_matches_predictions(model: Path, tiny_demo: Path, tmp_path: Path):
     request = PredictRequest(model, tiny_demo / "test", tmp_path / "out", device="cpu", keep_maps=True,
                              report=tmp_path / "report", min_region_area=4)
-    last = _last(predict_folder(request))
+    last = last_progress(predict_folder(request))
     assert last.phase == "done" and last.extra["report"].pdf.is_file()
     meta = read_meta(model)
     pixel_t = meta.pixel_threshold()

@@ -11,7 +11,7 @@ import pytest
 from core.analysis import CachedResult
 from core.data.io import write_png_atomic
 from core.modelfile import ModelMeta
-from core.progress import CancelToken
+from core.progress import CancelToken, last_progress
 from core.report import read_report
 from core.report.from_session import full_size_map, iter_session_report, session_run_info
 
@@ -36,18 +36,11 @@ def _results(folder: Path, n: int = 4) -> list[CachedResult]:
     return out
 
 
-def _last(values):
-    last = None
-    for last in values:
-        pass
-    return last
-
-
 def test_hand_set_thresholds_are_named_and_used(tmp_path: Path) -> None:
     results = _results(tmp_path / "lot")
     info = session_run_info(tmp_path / "m.safetensors", META, tmp_path / "lot", "ssim", 0.45, 0.5, "set by hand")
     assert info.image_threshold.value == 0.45 and info.image_threshold.how == "set by hand"
-    last = _last(iter_session_report(tmp_path / "report", info, results))
+    last = last_progress(iter_session_report(tmp_path / "report", info, results))
     assert last.phase == "done"
     report = read_report(last.result.json)
     assert [r.verdict for r in report.records] == ["good", "good", "defective", "defective"]
@@ -75,7 +68,7 @@ def test_unreadable_image_is_skipped_and_cancel_gives_a_partial_report(tmp_path:
     results = _results(tmp_path / "lot", n=6)
     results[0].path.write_bytes(b"not a png")
     info = session_run_info(tmp_path / "m.safetensors", META, tmp_path / "lot", "ssim", 0.45, 0.5, "set by hand")
-    report = read_report(_last(iter_session_report(tmp_path / "a", info, results, pdf=False)).result.json)
+    report = read_report(last_progress(iter_session_report(tmp_path / "a", info, results, pdf=False)).result.json)
     assert len(report.records) == 5 and report.skipped[0][0] == results[0].path and not report.partial
 
     cancel = CancelToken()

@@ -9,7 +9,7 @@ import pytest
 
 from core.modelfile import read_meta
 from core.paths import last_model
-from core.progress import CancelToken
+from core.progress import CancelToken, last_progress
 from core.training import TrainOptions
 from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evaluate_model, predict_folder,
                            train_model)
@@ -17,17 +17,10 @@ from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evalua
 TINY = {"epochs": 2, "batch_size": 4}
 
 
-def _last(values):
-    last = None
-    for last in values:
-        pass
-    return last
-
-
 @pytest.fixture(scope="module")
 def trained(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models") / "tiny.safetensors"
-    last = _last(train_model(TrainRequest(tiny_demo, "ae-ssim", "fast", TINY, out, options=TrainOptions(device="cpu"))))
+    last = last_progress(train_model(TrainRequest(tiny_demo, "ae-ssim", "fast", TINY, out, options=TrainOptions(device="cpu"))))
     assert last.phase == "done" and last.result == out
     return out
 
@@ -43,7 +36,7 @@ def test_model_file_carries_label_free_thresholds(trained: Path, tiny_demo: Path
 
 
 def test_evaluate_reports_all_metrics(trained: Path):
-    report = _last(evaluate_model(EvaluateRequest(trained, device="cpu"))).result
+    report = last_progress(evaluate_model(EvaluateRequest(trained, device="cpu"))).result
     assert report["counts"] == {"good": 4, "defective": 4}
     ssim = report["maps"]["ssim"]
     for key in ("image_auroc", "pixel_auroc", "aupro", "f1_max", "pixel_f1_max"):
@@ -54,7 +47,7 @@ def test_evaluate_reports_all_metrics(trained: Path):
 
 
 def test_predict_writes_csv_matching_results(trained: Path, tiny_demo: Path, tmp_path: Path):
-    last = _last(predict_folder(PredictRequest(trained, tiny_demo / "test", tmp_path, device="cpu")))
+    last = last_progress(predict_folder(PredictRequest(trained, tiny_demo / "test", tmp_path, device="cpu")))
     rows = list(csv.DictReader((tmp_path / "scores.csv").open(encoding="utf-8")))
     assert len(rows) == len(last.result) == 8
     threshold = read_meta(trained).image_threshold()
@@ -82,8 +75,8 @@ def test_cancelled_training_resumes_from_checkpoint(tiny_demo: Path, tmp_path: P
 def test_tile_mode_trains_and_stitches_maps_to_full_resolution(tiny_demo: Path, tmp_path: Path):
     out = tmp_path / "tiled.safetensors"
     overrides = {"epochs": 1, "batch_size": 4, "resize_mode": "tile", "tile_scale": 1.5, "tile_overlap": 0.5}
-    assert _last(train_model(TrainRequest(tiny_demo, "ae-l2", "fast", overrides, out,
+    assert last_progress(train_model(TrainRequest(tiny_demo, "ae-l2", "fast", overrides, out,
                                           options=TrainOptions(device="cpu")))).phase == "done"
     request = PredictRequest(out, tiny_demo / "test" / "good", keep_maps=True, device="cpu")
-    results = _last(predict_folder(request)).result
+    results = last_progress(predict_folder(request)).result
     assert all(r.maps["l2"].shape == (128, 128) and r.reconstruction.shape == (3, 128, 128) for r in results)
