@@ -29,9 +29,10 @@ from core.models.registry import get_method
 from core.progress import CancelToken, Progress
 from core.scoring.perceptual import available_backbone
 from core.training.batches import TrainingImages
-from core.training.engine import TrainOptions, fit
+from core.training.engine import TrainOptions, fit, seconds_per_step
 from core.workflow.common import read_batches
 from core.workflow.evaluate import map_metrics, score_test_set
+from core.workflow.audit import audit_recall
 from core.workflow.train import TrainRequest, _calibrate, normal_training_records
 
 
@@ -114,10 +115,39 @@ def _drain(gen: Iterator[Progress], label: str) -> Iterator[Progress]:
         yield dataclasses.replace(progress, message=f"{label}: {progress.message}" if progress.message else "")
 
 
+SWEEP_SCORERS = ("l2",)  # scored beside the default map in contaminated runs (TrustMAE w/o PD = its l2 map)
+
+
+def _epochs_within(model: Any, training: TrainingImages, budget: float, device: str) -> int:
+    """Whole epochs of a multi-phase method that fit `budget` seconds (at most its preset's), from timing a
+    few steps of each gradient phase. Each phase keeps its share of the epochs, so a budget never ends the
+    training inside stage 1 the way a deadline would."""
+    phases = [p for p in model.phases() if p.is_gradient_phase]
+    planned = sum(p.epochs for p in phases)
+    per_epoch = training.steps_per_epoch(model.config.batch_size)
+    seconds = sum(p.epochs / planned * per_epoch * seconds_per_step(model, training, p, device=device)
+                  for p in phases)
+    return max(len(phases), min(model.config.epochs, int(budget / seconds)))
+
+
+def _audit(model: Any, train_records: list[ImageRecord], injected: set[Path], threshold: float | None,
+           device: Any, cancel: CancelToken) -> Iterator[Progress]:
+    """Rank the (contaminated) training images by the default map's score; returns audit_recall's dict."""
+    scores = yield from score_test_set(model, train_records, device, 32, cancel)
+    return audit_recall([path in injected for path in scores.paths], scores.scores[model.default_map],
+                        float("inf") if threshold is None else threshold)
+
+
 def run_job(profile: BenchProfile, data: Path, run: MethodRun, train_records: list[ImageRecord],
             val_records: list[ImageRecord], test_records: list[ImageRecord], label: str,
-            cancel: CancelToken) -> Iterator[Progress]:
-    """Train, calibrate and evaluate one method; returns a JSON-friendly result dict."""
+            cancel: CancelToken, common_test: set[Path] | None = None, injected: set[Path] | None = None
+            ) -> Iterator[Progress]:
+    """Train, calibrate and evaluate one method; returns a JSON-friendly result dict.
+
+    `common_test`: the test images every contamination level keeps; metrics on them go to "common" so the
+    levels compare on the same images. `injected`: the defective images among the training images; a run
+    with some scores only the default and sweep maps and audits its training set.
+    """
     reset_peak_rss()
     device = pick_device(profile.device)
     spec = get_method(run.method)
@@ -126,16 +156,21 @@ def run_job(profile: BenchProfile, data: Path, run: MethodRun, train_records: li
     config = dataclasses.replace(config, in_channels=channels)
     if profile.epochs is not None:
         config = dataclasses.replace(config, epochs=profile.epochs)
-    torch.manual_seed(profile.seed)
-    model = spec.model_cls(config)
     training = TrainingImages(images, config.policy, config.augment)
+    started = time.perf_counter()
     # Wall-clock budget: train up to the preset's epochs, but stop when the time is spent. Non-gradient
-    # methods (a memory bank) must see every image, and a run with its own epochs (two-stage methods, whose
-    # second stage a deadline would cut off) keeps them: neither gets a deadline.
-    gradient = any(p.is_gradient_phase for p in model.phases())
+    # methods (a memory bank) must see every image, and a run with its own epochs keeps them: neither gets a
+    # deadline. Multi-phase methods get the whole epochs that fit the budget instead (see _epochs_within).
+    probe = spec.model_cls(config)
+    gradient = [p for p in probe.phases() if p.is_gradient_phase]
     fixed = profile.epochs is not None or "epochs" in run.overrides
     budget = profile.budget_seconds if gradient and not fixed else None
-    started = time.perf_counter()
+    if budget and len(gradient) > 1:
+        config = dataclasses.replace(config, epochs=_epochs_within(probe, training, budget, profile.device))
+        budget = None
+    del probe
+    torch.manual_seed(profile.seed)
+    model = spec.model_cls(config)
     options = TrainOptions(seed=profile.seed, device=profile.device)
     what = f"up to {config.epochs} epoch(s)" + (f" or {budget:.0f} s" if budget else "")
     yield Progress("train", 0, 1, message=f"{label}: training {what} on {len(images)} images")
@@ -151,6 +186,8 @@ def run_job(profile: BenchProfile, data: Path, run: MethodRun, train_records: li
     epochs_done = planned * steps / max(total, 1)
 
     scorers = applicable_scorers(model, run.scorers)
+    if injected:
+        scorers = [n for n in scorers if n == model.default_map or n in SWEEP_SCORERS] or scorers[:1]
     scored = ScoredModel(model, scorers)
     request = TrainRequest(data=data, method=run.method, options=options)
     thresholds, _ = yield from _drain(_calibrate(scored, val_records, True, request, device, cancel), label)
@@ -160,16 +197,26 @@ def run_job(profile: BenchProfile, data: Path, run: MethodRun, train_records: li
     test = yield from score_test_set(scored, test_records, device, profile.metric_max_side, cancel)
     eval_seconds = time.perf_counter() - eval_started
     per_scorer: dict[str, Any] = {}
+    common: dict[str, Any] = {}
     for name in scorers:
         yield Progress("metrics", 0, 1, message=f"{label}: metrics for {name}")
         per_scorer[name] = map_metrics(test, name, thresholds.get(name, {}))
+        if common_test is not None and (name == scored.default_map or name in SWEEP_SCORERS):
+            common[name] = map_metrics(test.subset(common_test), name, {})
     speed1 = time_scorers(model, scorers, 1, profile.timing_repeats)
     speed8 = time_scorers(model, scorers, 8, profile.timing_repeats)
     for name in scorers:
         per_scorer[name]["ms_per_image_b1"] = speed1[name]
         per_scorer[name]["ms_per_image_b8"] = speed8[name]
-    return {"method": run.method, "preset": run.preset, "config": config.to_dict(), "epochs": epochs_done, "epochs_planned": planned,
+    audit = None
+    if injected:
+        yield Progress("audit", 0, 1, message=f"{label}: auditing {len(train_records)} training images")
+        image_threshold = thresholds.get(model.default_map, {}).get("image", {}).get("value")
+        audit = yield from _audit(model, train_records, injected, image_threshold, device, cancel)
+    return {"method": run.method, "label": run.label, "variant": run.variant, "preset": run.preset,
+            "config": config.to_dict(), "epochs": epochs_done, "epochs_planned": planned,
             "default_map": scored.default_map, "scorers": per_scorer, "thresholds": thresholds,
+            "common": common, "audit": audit,
             "train_seconds": train_seconds, "eval_seconds": eval_seconds,
             "eval_ms_per_image_incl_io": 1000 * eval_seconds / max(len(test.labels), 1),
             "peak_rss_mb": peak_rss_mb(), "n_train": len(train_records), "n_val": len(val_records),
@@ -189,16 +236,25 @@ def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None 
         index = index_dataset(root)
         normals = normal_training_records(index)
         test = [r for r in index.test_records() if r.label != "unknown"]
+        levels = profile.contamination if ds.sweep else tuple(f for f in profile.contamination if f == 0) or (0.0,)
+        train_normals, val = split_normals(normals, profile.val_fraction, profile.seed)
+        # The moved images are nested (one seeded order), so the highest level's remaining test images are
+        # in every level's test set: the sweep compares levels on them.
+        common = {r.path for r in contaminate(train_normals, test, max(levels), profile.seed)[1]}
         entry: dict[str, Any] = {"name": ds.name, "root": str(root), "note": ds.note,
                                  "counts": {"train": len(normals), "test_good": sum(r.label == "good" for r in test),
-                                            "test_defective": sum(r.label != "good" for r in test)},
+                                            "test_defective": sum(r.label != "good" for r in test),
+                                            "common_test": len(common)},
                                  "trivial": trivial_scores(test), "runs": []}
-        for fraction in profile.contamination:
-            train_normals, val = split_normals(normals, profile.val_fraction, profile.seed)
+        for fraction in levels:
             train, remaining, moved = contaminate(train_normals, test, fraction, profile.seed)
             for run in profile.methods:
-                label = f"{ds.name} {run.method} {int(round(100 * fraction))}%"
-                job = yield from run_job(profile, root, run, train, val, remaining, label, cancel)
+                if fraction > 0 and not run.sweep:
+                    continue
+                label = f"{ds.name} {run.label} {int(round(100 * fraction))}%"
+                sweep = len(levels) > 1 and run.sweep
+                job = yield from run_job(profile, root, run, train, val, remaining, label, cancel,
+                                         common if sweep else None, {r.path for r in moved})
                 job.update({"contamination": fraction, "n_moved_defective": len(moved)})
                 entry["runs"].append(job)
         results["datasets"].append(entry)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
@@ -91,6 +93,22 @@ def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
     _restore_trainable(model)
     model.eval()
     yield Progress("done", total, total, message=f"trained {total} steps")
+
+
+def seconds_per_step(model: AnomalyModel, images: TrainingImages, phase: Phase, steps: int = 3,
+                     device: str = "auto") -> float:
+    """Wall-clock seconds of one training step of `phase` (best of `steps`, after a warm-up), measured on a
+    copy so `model` is untouched. Lets a time budget become whole epochs for methods whose later phases
+    must not be cut off by a deadline."""
+    probe = copy.deepcopy(model).to(pick_device(device))
+    optimizers = _prepare_phase(probe, phase)
+    batch = images.batch(0, 0, probe.config.batch_size, 0).to(pick_device(device))
+    times = []
+    for step in range(steps + 1):
+        start = time.perf_counter()
+        _train_step(probe, phase, optimizers, batch, step)
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
 
 
 def _train_step(model: AnomalyModel, phase: Phase, optimizers: list[torch.optim.Optimizer],

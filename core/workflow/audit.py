@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Sequence
+
+import numpy as np
 
 from core.data.index import iter_index_dataset
 from core.device import pick_device
 from core.inference import image_scores, infer_images
+from core.metrics.curves import auroc
 from core.modelfile import load_model
 from core.progress import CancelToken, Progress
 from core.workflow.common import final, read_batches
@@ -53,3 +56,18 @@ def audit_training_set(model_path: Path, data: Path | None = None, device: str =
     suspects = sum(e.suspect for e in entries)
     yield final("done", 1, f"{suspects} of {len(entries)} training images score above the label-free "
                            f"threshold {threshold:.4g}", entries)
+
+
+def audit_recall(injected: Sequence[bool], scores: Sequence[float], threshold: float) -> dict[str, Any]:
+    """How well an audit finds defective images known to be in a training set (the benchmark's
+    contamination runs): of the `injected` ones, how many rank among the top-N suspects (N = their count) and
+    how many score at or above the label-free `threshold`, plus the ranking's AUROC (0.5 = no better than
+    chance). `injected` and `scores` hold one value per training image."""
+    flags = np.asarray(injected, dtype=bool)
+    values = np.asarray(scores, dtype=np.float64)
+    count = int(flags.sum())
+    top = np.argsort(-values, kind="stable")[:count]
+    flagged = values >= threshold
+    return {"injected": count, "in_top_n": int(flags[top].sum()), "flagged": int(flagged.sum()),
+            "flagged_injected": int((flagged & flags).sum()),
+            "ranking_auroc": auroc(flags, values) if 0 < count < len(flags) else None}

@@ -61,10 +61,22 @@ class TestScores:
     maps: dict[str, list[np.ndarray]] = field(default_factory=dict)
     masks: list[np.ndarray] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)  # one per label
+    map_paths: list[Path] = field(default_factory=list)  # one per mask
 
     @property
     def has_pixels(self) -> bool:
         return any(m.any() for m in self.masks)
+
+    def subset(self, keep: set[Path]) -> TestScores:
+        """The scores of the images whose path is in `keep` (e.g. a test set shared by several runs)."""
+        rows = [i for i, p in enumerate(self.paths) if p in keep]
+        pixel_rows = [i for i, p in enumerate(self.map_paths) if p in keep]
+        return TestScores([self.labels[i] for i in rows],
+                          {n: [v[i] for i in rows] for n, v in self.scores.items()},
+                          {n: [v[i] for i in pixel_rows] for n, v in self.maps.items()},
+                          [self.masks[i] for i in pixel_rows], [], [self.paths[i] for i in rows],
+                          [self.map_paths[i] for i in pixel_rows])
 
 
 def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any, metric_max_side: int,
@@ -76,6 +88,7 @@ def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any,
         for record, image, (image_maps, _) in zip(batch_records, images,
                                                   infer_images(model, images, model.config.policy, device)):
             result.labels.append(record.label)
+            result.paths.append(record.path)
             for name, value in image_scores(image_maps, model.config.pooling).items():
                 result.scores.setdefault(name, []).append(value)
             if record.label != "good" and record.mask_path is None:
@@ -88,6 +101,7 @@ def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any,
                 small, small_mask = metric_resolution(value, mask, metric_max_side)
                 result.maps.setdefault(name, []).append(small)
             result.masks.append(small_mask)
+            result.map_paths.append(record.path)
         yield Progress("evaluate", len(result.labels), len(records))
     return result
 

@@ -50,3 +50,15 @@ def test_audit_cli_prints_ranking_and_writes_csv(contaminated, tmp_path: Path, c
     assert "training images score above the label-free threshold" in out and "rank" in out
     rows = list(csv.DictReader((tmp_path / "a.csv").open(encoding="utf-8")))
     assert len(rows) == 14 and float(rows[0]["score"]) >= float(rows[-1]["score"])
+
+
+def test_audit_recall_counts_injected_images_by_hand() -> None:
+    from core.workflow.audit import audit_recall
+
+    # scores ranked: 0.9 (injected), 0.8, 0.7 (injected), 0.1 (injected), 0.0; three injected -> top 3
+    # holds two of them; threshold 0.75 flags 0.9 and 0.8, one injected. Ranking AUROC: injected scores
+    # {0.9, 0.7, 0.1} vs clean {0.8, 0.0}: pairs won 2 + 1 + 1 = 4 of 6.
+    result = audit_recall([True, False, True, True, False], [0.9, 0.8, 0.7, 0.1, 0.0], threshold=0.75)
+    assert result == {"injected": 3, "in_top_n": 2, "flagged": 2, "flagged_injected": 1,
+                      "ranking_auroc": pytest.approx(4 / 6)}
+    assert audit_recall([False, False], [0.3, 0.2], 1.0)["ranking_auroc"] is None  # nothing injected

@@ -56,7 +56,7 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     text = out.read_text()
     results = json.loads(out.with_suffix(".json").read_text())
     assert "| ae-l2 | l2* |" in text and "| patchcore | nn* |" in text and "| trivial | bytes_per_pixel |" in text
-    assert "Contamination" in text and "efficientnet-lite0" in text
+    assert "Noise sweep" in text and "Training-set audit" in text and "efficientnet-lite0" in text
     runs = results["datasets"][0]["runs"]
     assert {r["contamination"] for r in runs} == {0.0, 0.5}
     ae = next(r for r in runs if r["method"] == "ae-l2")
@@ -77,3 +77,39 @@ def test_wall_clock_budget_token() -> None:
     assert _Deadline(outer, 0).cancelled  # budget spent
     outer.cancel()
     assert _Deadline(outer, 60).cancelled  # the user's cancel still stops training
+
+
+def test_full_profile_has_the_ablations_and_sweeps_magnetic_tile_only() -> None:
+    full = get_profile("full")
+    labels = {m.label for m in full.methods}
+    assert {"trustmae", "trustmae w/o TR", "memae", "cmaae", "cmaae MAM", "cmaae concat", "cmaae one stage"} <= labels
+    assert full.contamination == (0.0, 0.1, 0.2, 0.4)
+    assert [d.name for d in full.datasets if d.sweep] == ["magnetic_tile"]
+    swept = {m.label for m in full.methods if m.sweep}
+    assert {"trustmae", "memae", "ae-ssim", "trustmae w/o TR"} == swept
+
+
+def test_test_scores_subset_keeps_matching_images_and_maps() -> None:
+    from core.workflow.evaluate import TestScores
+
+    paths = [Path(f"/t/{i}.png") for i in range(3)]
+    maps = [np.full((2, 2), i, np.float32) for i in range(3)]
+    masks = [np.zeros((2, 2), bool) for _ in range(3)]
+    # image 1 is a defect without a mask: scored at image level, absent from the pixel lists
+    scores = TestScores(["good", "dent", "good"], {"l2": [0.0, 1.0, 2.0]}, {"l2": [maps[0], maps[2]]},
+                        [masks[0], masks[2]], [], paths, [paths[0], paths[2]])
+    sub = scores.subset({paths[1], paths[2]})
+    assert sub.labels == ["dent", "good"] and sub.scores == {"l2": [1.0, 2.0]} and sub.paths == paths[1:]
+    assert sub.map_paths == [paths[2]] and sub.maps["l2"][0][0, 0] == 2 and len(sub.masks) == 1
+
+
+def test_sweep_rows_show_the_change_against_the_clean_run() -> None:
+    from core.bench.report import _sweep_rows
+
+    def run(fraction: float, image_auroc: float) -> dict:
+        return {"method": "trustmae", "label": "trustmae", "default_map": "trustmae", "contamination": fraction,
+                "common": {"trustmae": {"image_auroc": image_auroc, "pixel_auroc": 0.5}}}
+
+    header, rows = _sweep_rows({"runs": [run(0.0, 0.80), run(0.2, 0.785), run(0.4, 0.70)]})
+    assert header == ["0 %", "20 %", "40 %"]
+    assert rows == [["trustmae", "trustmae*", "0.800 / 0.500", "0.785 (-1.5) / 0.500", "0.700 (-10.0) / 0.500"]]

@@ -107,3 +107,14 @@ def test_two_phases_with_frozen_module_run_in_order():
     assert seen == ["stage1", "stage1", "stage2", "stage2", "done"]
     for key, value in model.encoder.state_dict().items():
         assert torch.equal(value, encoder_after_stage1[key]), key
+
+
+def test_seconds_per_step_times_a_copy_and_leaves_the_model_untouched():
+    from core.training.engine import seconds_per_step
+
+    model = _model()
+    before = _weights(model)
+    phase = next(p for p in model.phases() if p.is_gradient_phase)
+    seconds = seconds_per_step(model, _images(), phase, steps=2, device="cpu")
+    assert 0 < seconds < 60
+    assert all(torch.equal(before[k], v) for k, v in _weights(model).items())
