@@ -113,6 +113,11 @@ def map_metrics(test: TestScores, name: str, thresholds: dict[str, dict[str, Any
     result: dict[str, Any] = image_metrics(test.labels, scores)
     if test.has_pixels:
         result.update(pixel_metrics(test.masks, test.maps[name]))
+    if len(test.maps.get(name, [])) == len(test.labels):
+        # Image scores by mean pooling beside the model's own pooling (TrustMAE reports both). An area
+        # resize keeps a map's mean, so the metric-resolution maps give it without another pass.
+        mean_pooled = np.asarray([float(m.mean()) for m in test.maps[name]])
+        result["image_auroc_mean_pool"] = image_metrics(test.labels, mean_pooled)["image_auroc"]
     at: dict[str, Any] = {}
     for kind in THRESHOLD_KINDS:
         if kind not in thresholds:

@@ -64,6 +64,7 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     for metrics in ae["scorers"].values():
         assert 0 <= metrics["image_auroc"] <= 1 and 0 <= metrics["aupro"] <= 1
         assert metrics["ms_per_image_b1"] > 0 and metrics["ms_per_image_b8"] > 0
+        assert 0 <= metrics["image_auroc_mean_pool"] <= 1
         assert {"image", "image_synthetic", "pixel", "pixel_synthetic"} == set(metrics["at_label_free_thresholds"])
     assert ae["peak_rss_mb"] > 0 and ae["train_seconds"] > 0
 
