@@ -4,6 +4,7 @@ the GUI."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -14,7 +15,7 @@ from core.cli.progressbar import run_to_end
 from core.cli.tables import metrics_table, per_type_table, render_table
 from core.data.index import resolve_data_root
 from core.fileio import write_text_atomic
-from core.models.registry import PRESETS, list_methods
+from core.models.registry import PRESETS, get_method, list_methods
 from core.paths import last_model
 from core.progress import CancelToken
 from core.regions import DEFAULT_MIN_AREA
@@ -55,7 +56,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
     if args.no_augment:
         values["augment"] = False
+    for item in args.set or []:
+        name, value = _setting(item)
+        values[name] = value
     return values
+
+
+def _setting(item: str) -> tuple[str, Any]:
+    """`NAME=VALUE` from --set: numbers, true/false and null as JSON, anything else as text. The method's
+    config checks the name (core.models.registry)."""
+    name, sep, text = item.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"--set expects NAME=VALUE (e.g. downsamplings=3), got {item!r}")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    return name.strip(), value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -167,6 +184,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
+    if args.method:  # one method's settings with their fast and paper values (for train --set)
+        fast, paper = get_method(args.method).config("fast"), get_method(args.method).config("paper")
+        rows = [[f.name, str(getattr(fast, f.name)), str(getattr(paper, f.name))] for f in dataclasses.fields(fast)]
+        print(render_table(["setting", "fast", "paper"], rows))
+        return 0
     for spec in list_methods():
         print(f"{spec.name:12} {spec.summary}")
     return 0
@@ -199,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resize-mode", choices=("resize", "tile"), help="resize whole images or tile them")
     t.add_argument("--tile-scale", type=float, help="tile mode: scale images by this before tiling")
     t.add_argument("--no-augment", action="store_true", help="no flips/rotations (orientation-fixed products)")
+    t.add_argument("--set", action="append", metavar="NAME=VALUE", help="any other setting of the method's "
+                   "config, e.g. --set downsamplings=3 (TrustMAE, fine-detail products) or --set use_gan=true; "
+                   "repeatable; `defectlab methods` lists the settings")
     t.add_argument("--val-fraction", type=float, default=0.1, help="normals held out for label-free thresholds")
     t.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate of good parts for "
                    "the label-free image threshold (default 0.01)")
@@ -242,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--csv", help="write the full ranking to this CSV file")
     a.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
 
-    add("methods", cmd_methods, "List the available methods.")
+    m = add("methods", cmd_methods, "List the available methods, or one method's settings.")
+    m.add_argument("method", nargs="?", choices=methods, help="show this method's settings (fast and paper presets)")
     return parser
 
 

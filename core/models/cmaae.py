@@ -77,9 +77,9 @@ class CMAAEConfig(MethodConfig):
 
     @classmethod
     def fast(cls) -> CMAAEConfig:
-        # 2 CPU cores: 256x256 images (16 patches of 64), half the widths, N = 100. A step of 8 images
-        # takes ~0.9 CPU-s, so 12 epochs of ~700 images stay near 15 minutes. No perceptual map: the
-        # bundled network alone costs ~4x the rest of `predict`.
+        # 2 CPU cores: 256x256 images (16 patches of 64), half the widths, N = 100. 12 epochs of the ~680
+        # magnetic_tile training images take about 1.5 minutes (BENCHMARKS.md). No perceptual map: the
+        # bundled network alone costs ~3x the rest of `predict`.
         return cls(input_size=256, patch_size=64, base_channels=16, latent_dim=256, memory_slots=100,
                    epochs=12, batch_size=8, lr=2e-4, beta1=0.5, pooling="max_smoothed",
                    perceptual_backbone="none")

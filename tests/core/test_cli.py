@@ -40,3 +40,22 @@ def test_train_evaluate_predict(tiny_demo: Path, tmp_path: Path, capsys: pytest.
     assert main(["predict", "--model", str(model), "--input", str(tiny_demo / "test" / "good"),
                  "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
     assert (tmp_path / "pred" / "scores.csv").read_text().startswith("file,score,verdict,label")
+
+
+def test_train_set_passes_any_config_setting() -> None:
+    from core.cli.main import _overrides, build_parser
+
+    args = build_parser().parse_args(["train", "--data", "x", "--method", "trustmae", "--set", "downsamplings=3",
+                                      "--set", "use_gan=true", "--set", "feature_network=efficientnet",
+                                      "--set", "trust_threshold=12.5", "--no-augment"])
+    assert _overrides(args) == {"downsamplings": 3, "use_gan": True, "feature_network": "efficientnet",
+                                "trust_threshold": 12.5, "augment": False}
+    args = build_parser().parse_args(["train", "--data", "x", "--set", "downsamplings"])
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        _overrides(args)
+
+
+def test_methods_lists_one_methods_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["methods", "trustmae"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["trust_threshold"] == ["10.0", "20.0"] and rows["top_k"] == ["3", "3"]
