@@ -32,7 +32,7 @@ from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit, seconds_per_step
 from core.workflow.common import read_batches
 from core.workflow.evaluate import map_metrics, score_test_set
-from core.workflow.audit import audit_recall
+from core.workflow.audit import audit_recall, score_training_images
 from core.workflow.train import TrainRequest, _calibrate, normal_training_records
 
 
@@ -132,9 +132,10 @@ def _epochs_within(model: Any, training: TrainingImages, budget: float, device: 
 
 def _audit(model: Any, train_records: list[ImageRecord], injected: set[Path], threshold: float | None,
            device: Any, cancel: CancelToken) -> Iterator[Progress]:
-    """Rank the (contaminated) training images by the default map's score; returns audit_recall's dict."""
-    scores = yield from score_test_set(model, train_records, device, 32, cancel)
-    return audit_recall([path in injected for path in scores.paths], scores.scores[model.default_map],
+    """Rank the (contaminated) training images by the default map's score, as `defectlab audit` does;
+    returns audit_recall's dict."""
+    scored = yield from score_training_images(model, train_records, model.default_map, device, cancel)
+    return audit_recall([record.path in injected for record, _ in scored], [score for _, score in scored],
                         float("inf") if threshold is None else threshold)
 
 
@@ -161,16 +162,16 @@ def run_job(profile: BenchProfile, data: Path, run: MethodRun, train_records: li
     # Wall-clock budget: train up to the preset's epochs, but stop when the time is spent. Non-gradient
     # methods (a memory bank) must see every image, and a run with its own epochs keeps them: neither gets a
     # deadline. Multi-phase methods get the whole epochs that fit the budget instead (see _epochs_within).
-    probe = spec.model_cls(config)
-    gradient = [p for p in probe.phases() if p.is_gradient_phase]
+    torch.manual_seed(profile.seed)
+    model = spec.model_cls(config)
+    gradient = [p for p in model.phases() if p.is_gradient_phase]
     fixed = profile.epochs is not None or "epochs" in run.overrides
     budget = profile.budget_seconds if gradient and not fixed else None
     if budget and len(gradient) > 1:
-        config = dataclasses.replace(config, epochs=_epochs_within(probe, training, budget, profile.device))
+        config = dataclasses.replace(config, epochs=_epochs_within(model, training, budget, profile.device))
         budget = None
-    del probe
-    torch.manual_seed(profile.seed)
-    model = spec.model_cls(config)
+        torch.manual_seed(profile.seed)
+        model = spec.model_cls(config)
     options = TrainOptions(seed=profile.seed, device=profile.device)
     what = f"up to {config.epochs} epoch(s)" + (f" or {budget:.0f} s" if budget else "")
     yield Progress("train", 0, 1, message=f"{label}: training {what} on {len(images)} images")
@@ -236,7 +237,7 @@ def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None 
         index = index_dataset(root)
         normals = normal_training_records(index)
         test = [r for r in index.test_records() if r.label != "unknown"]
-        levels = profile.contamination if ds.sweep else tuple(f for f in profile.contamination if f == 0) or (0.0,)
+        levels = profile.contamination if ds.sweep else (0.0,)
         train_normals, val = split_normals(normals, profile.val_fraction, profile.seed)
         # The moved images are nested (one seeded order), so the highest level's remaining test images are
         # in every level's test set: the sweep compares levels on them.

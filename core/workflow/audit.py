@@ -9,10 +9,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from core.data.index import iter_index_dataset
+from core.data.index import ImageRecord, iter_index_dataset
 from core.device import pick_device
 from core.inference import image_scores, infer_images
 from core.metrics.curves import auroc
+from core.models.base import AnomalyModel
 from core.modelfile import load_model
 from core.progress import CancelToken, Progress
 from core.workflow.common import final, read_batches
@@ -45,17 +46,25 @@ def audit_training_set(model_path: Path, data: Path | None = None, device: str =
     threshold = meta.image_threshold()
     if threshold is None:
         raise ValueError(f"{model_path} stores no image threshold for its map '{meta.default_map}'")
-    entries: list[AuditEntry] = []
-    for batch_records, images, _ in read_batches(records, cancel):
-        results = infer_images(model, images, model.config.policy, torch_device)
-        for record, (maps, _) in zip(batch_records, results):
-            score = image_scores(maps, model.config.pooling)[meta.default_map]
-            entries.append(AuditEntry(record.path, record.label, score, score >= threshold))
-        yield Progress("audit", len(entries), len(records))
-    entries.sort(key=lambda e: e.score, reverse=True)
+    scored = yield from score_training_images(model, records, meta.default_map, torch_device, cancel)
+    entries = sorted((AuditEntry(r.path, r.label, score, score >= threshold) for r, score in scored),
+                     key=lambda e: e.score, reverse=True)
     suspects = sum(e.suspect for e in entries)
     yield final("done", 1, f"{suspects} of {len(entries)} training images score above the label-free "
                            f"threshold {threshold:.4g}", entries)
+
+
+def score_training_images(model: AnomalyModel, records: list[ImageRecord], map_name: str, device: Any,
+                          cancel: CancelToken) -> Iterator[Progress]:
+    """(record, image score of `map_name`) for every readable record, in order (generator of Progress;
+    returns the list). Unreadable images are left out."""
+    scored: list[tuple[ImageRecord, float]] = []
+    for batch_records, images, _ in read_batches(records, cancel):
+        results = infer_images(model, images, model.config.policy, device)
+        scored += [(record, image_scores(maps, model.config.pooling)[map_name])
+                   for record, (maps, _) in zip(batch_records, results)]
+        yield Progress("audit", len(scored), len(records))
+    return scored
 
 
 def audit_recall(injected: Sequence[bool], scores: Sequence[float], threshold: float) -> dict[str, Any]:
