@@ -129,8 +129,8 @@ def write_scores_csv(path: Path, results: list[ImageResult], meta: ModelMeta, sk
     writer.writerow(["file", "score", "verdict", "label"] + [f"score_{n}" for n in map_names])
     for r in results:
         writer.writerow([str(r.path), f"{r.score:.6g}", r.verdict, r.label] + [f"{r.scores[n]:.6g}" for n in map_names])
-    for path, reason in skipped:
-        writer.writerow([str(path), "", "skipped", reason] + [""] * len(map_names))
+    for skipped_path, reason in skipped:  # a distinct name: `path` is the CSV being written
+        writer.writerow([str(skipped_path), "", "skipped", reason] + [""] * len(map_names))
     if partial:
         writer.writerow(["# partial: run cancelled before all images were scored"])
     write_text_atomic(path, buffer.getvalue())
