@@ -13,7 +13,7 @@ from app.image_panes import PaneGrid, as_display
 from app.jobs import compare_job
 from app.session import Session
 from app.worker import Job, JobRunner
-from core.analysis import CachedResult
+from core.results import CachedResult
 from core.data.io import ImageReadError, read_image
 from core.modelfile import ModelFileError, read_meta
 from core.paths import models_dir

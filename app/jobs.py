@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
-from core.analysis import CachedResult, compact_result
+from core.results import CachedResult, compact_result
 from core.data.demo import DEFAULT_CATEGORY, demo_dataset
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
 from core.modelfile import read_meta

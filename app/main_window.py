@@ -25,7 +25,6 @@ from app.settings import add_recent, open_settings, recent
 from app.threshold_panel import ThresholdPanel
 from app.training_panel import TrainingPanel
 from app.worker import Job, JobRunner
-from core.analysis import CachedResult, available_backbone
 from core.data.index import DatasetIndex
 from core.device import describe_device, pick_device
 from core.modelfile import ModelFileError, read_meta
@@ -34,6 +33,8 @@ from core.progress import Progress
 from core.project import PROJECT_SUFFIX, ProjectFileError
 from core.project import open_project as read_project
 from core.project import save_project as write_project
+from core.results import CachedResult
+from core.scoring.perceptual import available_backbone
 FLUSH_EVERY_S = 0.7  # scored images reach the panels in groups, so plots are not rebuilt per image
 
 
@@ -135,7 +136,11 @@ class MainWindow(QMainWindow):
         except ValueError as exc:
             device = str(exc)
         self.device_label.setText(f"Device: {device}")
-        self.backbone_label.setText(f"Perceptual backbone: {available_backbone()}")
+        try:
+            backbone = available_backbone()
+        except Exception as exc:  # noqa: BLE001 - a status line must never stop the window from opening
+            backbone = f"unknown ({exc})"
+        self.backbone_label.setText(f"Perceptual backbone: {backbone}")
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider
 
 from app.image_panes import PaneGrid, as_display
 from app.session import Session
-from core.analysis import CachedResult
+from core.results import CachedResult
 from core.data.io import ImageReadError, MaskMismatchError, read_image, read_mask
 
 INPUT, RECON = "input", "reconstruction"

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.analysis import CachedResult, verdicts
 from core.data.index import DatasetIndex, ImageRecord, split_normals
 from core.modelfile import ModelMeta
+from core.results import CachedResult
+from core.verdicts import verdicts
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 
 from app.histogram import ThresholdHistogram
 from app.session import Session
-from core.analysis import pixel_sample, verdict_counts
 from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
+from core.results import pixel_sample
+from core.verdicts import verdict_counts
 
 PIXEL_FALSE_POSITIVE_RATE = 0.001  # label-free pixel threshold: share of normal pixels flagged
 

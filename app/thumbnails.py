@@ -11,7 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 
 from app.worker import JobRunner
-from core.analysis import iter_thumbnails
+from core.thumbnails import iter_thumbnails
 from core.progress import Progress
 
 THUMB_SIZE = 96

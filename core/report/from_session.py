@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from core.analysis import CachedResult
+from core.results import CachedResult
 from core.data.io import ImageReadError, read_image
 from core.inference import ImageResult
 from core.metrics.thresholds import Threshold

@@ -12,7 +12,7 @@ import pytest
 from app.main_window import MainWindow
 from app.session import Session
 from app.threshold_panel import ThresholdPanel
-from core.analysis import CachedResult
+from core.results import CachedResult
 from core.metrics import f1_max
 from core.modelfile import read_meta
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.analysis import CachedResult
+from core.results import CachedResult
 from core.data.io import write_png_atomic
 from core.modelfile import ModelMeta
 from core.progress import CancelToken, last_progress

@@ -1,4 +1,4 @@
-"""Tests for core.analysis: verdicts with a review band, compact results, thumbnails, backbone check."""
+"""Tests for core.results: shrinking, compact results (maps, mask, reconstruction) and their pixel samples."""
 
 from __future__ import annotations
 
@@ -6,21 +6,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
-from core.analysis import (CachedResult, compact_result, iter_thumbnails, pixel_sample, shrink, torch_hub_checkpoints,
-                           verdict_counts, verdicts)
 from core.data.index import ImageRecord
 from core.inference import ImageResult
-
-
-def test_verdicts_and_counts_with_and_without_review_band() -> None:
-    scores = np.array([0.1, 0.4, 0.5, 0.6, 0.9])
-    assert verdicts(scores, 0.5).tolist() == ["good", "good", "defective", "defective", "defective"]
-    assert verdict_counts(scores, 0.5) == {"good": 2, "defective": 3, "review": 0}
-    # band [0.4, 0.6): 0.4 and 0.5 go to a person, 0.6 is defective (>= high)
-    assert verdicts(scores, 0.5, (0.6, 0.4)).tolist() == ["good", "review", "review", "defective", "defective"]
-    assert verdict_counts(scores, 0.5, (0.4, 0.6)) == {"good": 1, "defective": 2, "review": 2}
+from core.results import CachedResult, compact_result, pixel_sample, shrink
 
 
 def test_shrink_keeps_small_arrays_and_limits_the_long_side() -> None:
@@ -52,18 +41,3 @@ def test_pixel_sample_skips_unlabelled_images() -> None:
     unknown = CachedResult(Path("x.png"), "unknown", "unsplit", {"l2": 1.0}, (4, 4))
     labels, values = pixel_sample([unknown], "l2")
     assert labels.size == values.size == 0
-
-
-def test_iter_thumbnails_reports_unreadable_files(tmp_path: Path) -> None:
-    good = tmp_path / "good.png"
-    cv2.imwrite(str(good), np.full((300, 150, 3), 128, np.uint8))
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"no")
-    out = [p.result for p in iter_thumbnails([(good, None), (bad, None)], 64)]
-    assert out[0][1].shape == (64, 32, 3) and out[0][1].dtype == np.uint8
-    assert out[1][1] is None and "decodable" in out[1][2]
-
-
-def test_torch_hub_checkpoints_follows_torch_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert torch_hub_checkpoints() == tmp_path / "hub" / "checkpoints"
