@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from core.bench.cli import add_bench_parser  # noqa: PLC0415
     add_bench_parser(add)
+    from core.cli.weights import add_weights_parser  # noqa: PLC0415
+    add_weights_parser(add)
     a = add("audit", cmd_audit, "Rank the training images by anomaly score and flag suspects above the "
             "model's label-free threshold (for models trained on unsorted folders).")
     a.add_argument("--model", help="model file (default: the most recently trained model)")

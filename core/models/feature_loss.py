@@ -2,8 +2,8 @@
 
 The paper uses VGG-19 (relu outputs of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4; weights 1/32, 1/16,
 1/8, 1/4, 1). Nothing is downloaded: VGG-19 is used only when torchvision's ImageNet file
-`vgg19-dcbb9e9d.pth` is in the torch hub cache (`<hub>/checkpoints/`) and its SHA-256 starts with
-`dcbb9e9d`. Otherwise, and by choice, the bundled EfficientNet-Lite0 (`core.models.backbone`) plays psi:
+`vgg19-dcbb9e9d.pth` is imported (`defectlab weights import FILE`) or in the torch hub cache
+(`<hub>/checkpoints/`) and its SHA-256 starts with `dcbb9e9d`. Otherwise, and by choice, the bundled EfficientNet-Lite0 (`core.models.backbone`) plays psi:
 stages 1-3 (strides 2, 4, 8), weighted 1/4, 1/2, 1 in the same deeper-weighs-more spirit.
 
 The networks are frozen and never part of a model's state dict: they are ImageNet constants, not weights
@@ -12,7 +12,6 @@ a model file should carry.
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,32 +19,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.weightfiles import find_local, hub_checkpoints
+
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_LAYERS = (3, 8, 17, 26, 35)  # indices in torchvision's vgg19().features of relu1_2 .. relu5_4
 VGG19_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
-EFFICIENTNET_STAGES = (1, 2, 3)
-EFFICIENTNET_WEIGHTS = (1 / 4, 1 / 2, 1.0)
+LOSS_STAGES = (1, 2, 3)  # EfficientNet-Lite0 stages of the feature loss (perceptual maps use 1-4)
+LOSS_STAGE_WEIGHTS = (1 / 4, 1 / 2, 1.0)
 FEATURE_NETWORKS = ("auto", "vgg19", "efficientnet")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _sha256_prefix_matches(path: Path, file_name: str) -> bool:
-    expected = file_name.rsplit(".", 1)[0].rsplit("-", 1)[-1]
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest().startswith(expected)
-
-
 @lru_cache(maxsize=None)
 def find_vgg19_weights(folder: str | None = None) -> Path | None:
-    """The verified local torchvision VGG-19 file, or None. `folder` defaults to `<torch hub>/checkpoints`."""
-    path = Path(folder or Path(torch.hub.get_dir()) / "checkpoints") / VGG19_FILE
-    if path.is_file() and _sha256_prefix_matches(path, VGG19_FILE):
-        return path
-    return None
+    """The verified local torchvision VGG-19 file, or None. `folder` defaults to DefectLab's weights folder
+    (`defectlab weights import`), then `<torch hub>/checkpoints`."""
+    return find_local(VGG19_FILE, (Path(folder),) if folder else None)
 
 
 def resolve_feature_network(choice: str = "auto") -> tuple[str, str]:
@@ -57,7 +47,7 @@ def resolve_feature_network(choice: str = "auto") -> tuple[str, str]:
     if find_vgg19_weights() is not None:
         return "vgg19", f"vgg19 (local {VGG19_FILE})"
     return "efficientnet", (f"efficientnet-lite0 (bundled): {VGG19_FILE} not found in "
-                            f"{Path(torch.hub.get_dir()) / 'checkpoints'}")
+                            f"{hub_checkpoints()} (import it with defectlab weights import FILE)")
 
 
 class VGG19Features(nn.Module):
@@ -95,11 +85,11 @@ def _network(name: str) -> tuple[nn.Module, tuple[float, ...]]:
     if name == "vgg19":
         path = find_vgg19_weights()
         if path is None:
-            raise FileNotFoundError(f"{VGG19_FILE} not found in {Path(torch.hub.get_dir()) / 'checkpoints'}")
+            raise FileNotFoundError(f"{VGG19_FILE} not found in {hub_checkpoints()}")
         return VGG19Features(path), VGG19_WEIGHTS
     from core.models.backbone import EfficientNetFeatures  # noqa: PLC0415 - heavy, only when used
 
-    return EfficientNetFeatures(EFFICIENTNET_STAGES), EFFICIENTNET_WEIGHTS
+    return EfficientNetFeatures(LOSS_STAGES), LOSS_STAGE_WEIGHTS
 
 
 class FeatureLoss:

@@ -3,8 +3,8 @@
 Two networks can play phi:
 - LPIPS (alex / vgg / squeeze trunks, `lpips` package, its own learned gamma_l) when the torchvision ImageNet
   trunk weights are on this machine: the torch hub cache (`<hub>/checkpoints/<torchvision file name>`) or a
-  file imported with `import_trunk_weights`. The SHA-256 prefix that torchvision puts in the file name is
-  checked. Nothing is downloaded.
+  file imported with `defectlab weights import FILE`. The SHA-256 prefix that torchvision puts in the file
+  name is checked (`core.weightfiles`). Nothing is downloaded.
 - Otherwise the bundled ImageNet EfficientNet-Lite0 (`core.models.backbone`): features unit-normalized over
   channels (as LPIPS does), squared differences averaged over channels (gamma_l = 1/C_l), bilinearly
   upsampled to H x W and summed over layers.
@@ -14,8 +14,6 @@ Two networks can play phi:
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.paths import user_data_dir
+from core.weightfiles import find_local, hub_checkpoints, install
 
 # torchvision's file names; the part after the last '-' is the first hex digits of the file's SHA-256.
 TRUNK_FILES = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth",
@@ -35,50 +33,19 @@ BACKBONES = ("auto", "efficientnet", *(f"lpips-{n}" for n in LPIPS_NETS))
 EFFICIENTNET_STAGES = (1, 2, 3, 4)  # strides 2..16: fine texture up to defect-sized context
 
 
-def weights_dir() -> Path:
-    """Where user-imported trunk files go (DefectLab's own data folder, not the hub cache)."""
-    return user_data_dir() / "weights"
-
-
-def _expected_prefix(file_name: str) -> str:
-    return file_name.rsplit(".", 1)[0].rsplit("-", 1)[-1]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _checked(path: Path, net: str) -> bool:
-    return path.is_file() and _sha256(path).startswith(_expected_prefix(TRUNK_FILES[net]))
-
-
 @lru_cache(maxsize=None)
 def find_trunk_weights(net: str) -> Path | None:
     """The verified local torchvision weights for an LPIPS trunk ('alex', 'vgg', 'squeeze'), or None."""
     if net not in TRUNK_FILES:
         raise ValueError(f"unknown LPIPS trunk {net!r}; choose one of {', '.join(LPIPS_NETS)}")
-    name = TRUNK_FILES[net]
-    for folder in (weights_dir(), Path(torch.hub.get_dir()) / "checkpoints"):
-        if _checked(folder / name, net):
-            return folder / name
-    return None
+    return find_local(TRUNK_FILES[net])
 
 
 def import_trunk_weights(source: str | Path, net: str) -> Path:
     """Copy a user-supplied torchvision trunk file into DefectLab's weights folder after checking its hash."""
-    source = Path(source)
     if net not in TRUNK_FILES:
         raise ValueError(f"unknown LPIPS trunk {net!r}; choose one of {', '.join(LPIPS_NETS)}")
-    if not _checked(source, net):
-        raise ValueError(f"{source} is not torchvision's {TRUNK_FILES[net]}: its SHA-256 does not start with "
-                         f"{_expected_prefix(TRUNK_FILES[net])}")
-    target = weights_dir() / TRUNK_FILES[net]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    target = install(source, TRUNK_FILES[net])
     find_trunk_weights.cache_clear()
     return target
 
@@ -92,8 +59,8 @@ def resolve_backbone(backbone: str = "auto") -> str:
     if backbone.startswith("lpips-") and find_trunk_weights(backbone[6:]) is None:
         net = backbone[6:]
         raise FileNotFoundError(
-            f"no local torchvision weights for {backbone}: put {TRUNK_FILES[net]} in "
-            f"{Path(torch.hub.get_dir()) / 'checkpoints'} or import it (import_trunk_weights); "
+            f"no local torchvision weights for {backbone}: put {TRUNK_FILES[net]} in {hub_checkpoints()} or "
+            "import it (defectlab weights import FILE, or Tools > Import weights file… in the workbench); "
             "or use the bundled backbone 'efficientnet'")
     return backbone
 
