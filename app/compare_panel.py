@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QRectF
@@ -70,6 +71,17 @@ class ComparePanel(QWidget):
         session.currentChanged.connect(lambda: self.show_path(session.current))
         session.modelChanged.connect(self._reset)
         session.datasetChanged.connect(self._reset)
+
+    def state(self) -> dict[str, Any]:
+        """What a project keeps of the comparison: model B, when it names an existing file."""
+        text = self.model_b.text().strip()
+        return {"model_b": Path(text) if text and Path(text).is_file() else None}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put a project's model B back in the field (the comparison itself is run again with Compare)."""
+        model_b = state.get("model_b")
+        if model_b is not None and self.job is None:
+            self.model_b.setText(str(model_b))
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model B", str(models_dir()), "DefectLab models (*.safetensors)")

@@ -1,35 +1,41 @@
-""""Inspect folder…" and "Export report…": run the jobs through the main window's runner, show where the report
-went and offer to open it."""
+""""Inspect folder…" and "Export report…": run the jobs (an inspection as the scoring job), show where the report
+went and offer to open it; the report folders of the session are saved in projects."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from app.inspect_dialog import InspectDialog, default_report_folder, reports_dir
 from app.jobs import export_job, inspect_job
-from app.worker import Job
+from app.scoring_jobs import ScoringJobs
+from app.session import Session
+from app.status_bar import JobStatus
+from app.worker import Job, JobRunner
 from core.modelfile import ModelFileError, read_meta
 from core.paths import last_model
 from core.progress import Progress
 from core.report import ReportFiles
 from core.report.from_session import session_run_info
 
-if TYPE_CHECKING:
-    from app.main_window import MainWindow
-
 
 class ReportActions(QObject):
     inspectionFinished = Signal(object)  # the last Progress; extra["report"]: ReportFiles (partial after cancel)
     exportFinished = Signal(object)  # the last Progress; result: ReportFiles, or None when it failed
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, dialog_parent: QWidget, session: Session, runner: JobRunner, scoring: ScoringJobs,
+                 status: JobStatus, device: Callable[[], str]) -> None:
+        super().__init__(dialog_parent)
+        self.dialog_parent = dialog_parent
+        self.session = session
+        self.runner = runner
+        self.scoring = scoring
+        self.status = status
+        self.device = device
         self.folders: list[Path] = []  # report folders written or opened in this session (saved in projects)
         self.last_files: ReportFiles | None = None
         self.export: Job | None = None
@@ -37,9 +43,8 @@ class ReportActions(QObject):
 
     # ------------------------------------------------------------------------------------------ inspect
     def ask_inspect(self) -> None:
-        session = self.window.session
-        model = session.model_path or last_model()
-        dialog = InspectDialog(model, None, self.window)
+        model = self.session.model_path or last_model()
+        dialog = InspectDialog(model, None, self.dialog_parent)
         if dialog.exec():
             self.inspect_folder(*dialog.values())
 
@@ -50,9 +55,9 @@ class ReportActions(QObject):
         try:
             meta = read_meta(model)
         except ModelFileError as exc:
-            self.window.show_error(str(exc))
+            self.status.show_error(str(exc))
             return None
-        session = self.window.session
+        session = self.session
 
         def indexed(index: object) -> None:
             session.set_index(index)  # type: ignore[arg-type]
@@ -60,10 +65,8 @@ class ReportActions(QObject):
             if session.index is not None and session.index.records:
                 session.set_current(session.index.records[0].path)
 
-        device = self.window.training.device.currentText()
-        return self.window.start_scoring(inspect_job(model, folder, out, device),
-                                         f"Inspecting {folder} with {model.name}…", on_index=indexed,
-                                         on_done=self._inspected)
+        return self.scoring.start(inspect_job(model, folder, out, self.device()),
+                                  f"Inspecting {folder} with {model.name}…", on_index=indexed, on_done=self._inspected)
 
     def _inspected(self, last: Progress) -> None:
         files = (last.extra or {}).get("report")
@@ -73,39 +76,38 @@ class ReportActions(QObject):
 
     # ------------------------------------------------------------------------------------------- export
     def ask_export(self) -> None:
-        index = self.window.session.index
+        index = self.session.index
         if index is None:
             self.export_report(None)  # says what is missing
             return
         reports_dir().mkdir(parents=True, exist_ok=True)
-        parent = QFileDialog.getExistingDirectory(self.window, "Put the report folder in…", str(reports_dir()))
+        parent = QFileDialog.getExistingDirectory(self.dialog_parent, "Put the report folder in…", str(reports_dir()))
         if parent:
             self.export_report(Path(parent) / default_report_folder(index.root, "export").name)
 
     def export_report(self, out: Path | None) -> Job | None:
         """Report of the scored images (test / unsplit ones when the folder has a training split) with the
         thresholds in use, written to `out` (default: a new folder under the reports folder)."""
-        window, session = self.window, self.window.session
+        session = self.session
         results = [r for r in session.scored() if r.split != "train"] or session.scored()
         if session.index is None or session.model_path is None or session.meta is None or not results:
-            window.show_error("Nothing to export yet: inspect a folder (File > Inspect folder…) or open a model.")
+            self.status.show_error("Nothing to export yet: inspect a folder (File > Inspect folder…) or open a model.")
             return None
         if self.export is not None and self.export.is_running():
-            window.show_error("A report is being written already; wait for it or cancel it.")
+            self.status.show_error("A report is being written already; wait for it or cancel it.")
             return None
         t = session.thresholds
         info = session_run_info(session.model_path, session.meta, session.index.root, t.map_name, t.image, t.pixel,
                                 t.how, t.review)
         out = Path(out) if out is not None else default_report_folder(session.index.root, "export")
         skipped = [(s.path, s.reason) for s in session.index.skipped]
-        window.job_label.setText(f"Writing the report of {len(results)} images to {out}…")
-        window.cancel_button.show()
-        self.export = window.runner.start(export_job(out, info, results, skipped), "export",
-                                          on_progress=window._job_progress, on_done=self._exported)
+        self.status.started(f"Writing the report of {len(results)} images to {out}…")
+        self.export = self.runner.start(export_job(out, info, results, skipped), "export",
+                                        on_progress=self.status.step, on_done=self._exported)
         return self.export
 
     def _exported(self, last: Progress) -> None:
-        self.window._job_finished("Report stopped.")
+        self.status.finished("Report stopped.")
         if isinstance(last.result, ReportFiles):
             self._written(last.result, "Report" + (" (partial: cancelled)" if last.phase == "cancelled" else ""))
         self.exportFinished.emit(last)
@@ -116,13 +118,12 @@ class ReportActions(QObject):
         if folder not in self.folders:
             self.folders.append(folder)
         self.last_files = files
-        self.window.job_label.setText(f"{what} written to {folder}")
-        self.window.job_label.setToolTip(str(folder))
+        self.status.say(f"{what} written to {folder}", tooltip=str(folder))
         self._offer_to_open(files, what)
 
     def _offer_to_open(self, files: ReportFiles, what: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, "DefectLab", f"{what} written to\n{files.html.parent}",
-                          QMessageBox.StandardButton.Close, self.window)
+                          QMessageBox.StandardButton.Close, self.dialog_parent)
         html = box.addButton("Open HTML", QMessageBox.ButtonRole.ActionRole)
         pdf = box.addButton("Open PDF", QMessageBox.ButtonRole.ActionRole) if files.pdf else None
         folder = box.addButton("Open folder", QMessageBox.ButtonRole.ActionRole)
@@ -137,5 +138,15 @@ class ReportActions(QObject):
         self.offer = box
 
     def cancel(self) -> None:
+        """Stop writing a report (what is written so far is kept, marked partial)."""
         if self.export is not None:
             self.export.cancel()
+
+    # ------------------------------------------------------------------------------------------ projects
+    def state(self) -> dict[str, Any]:
+        """What a project keeps of the reports: the folders written or opened in this session."""
+        return {"folders": list(self.folders)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take a project's report folders (those that still exist)."""
+        self.folders = [Path(folder) for folder in state.get("folders", []) if Path(folder).is_dir()]

@@ -4,6 +4,7 @@ on the input, with colorbars, predicted-defect and ground-truth contours, and a 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
@@ -64,6 +65,22 @@ class ResultViewer(QWidget):
         session.modelChanged.connect(self.refresh)
         session.resultsChanged.connect(self._results_changed)
         self._build()
+
+    # ------------------------------------------------------------------------------------------ projects
+    def state(self) -> dict[str, Any]:
+        """The view options a project keeps: mode, overlay opacity and which contours are shown."""
+        return {"mode": self.mode.currentText(), "opacity": self.opacity.value(),
+                "show_predicted": self.show_pred.isChecked(), "show_truth": self.show_truth.isChecked()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Apply view options from `state()`; unknown or ill-typed values are left as they are."""
+        if isinstance(state.get("mode"), str) and self.mode.findText(state["mode"]) >= 0:
+            self.mode.setCurrentText(state["mode"])
+        if isinstance(state.get("opacity"), int):
+            self.opacity.setValue(state["opacity"])
+        for key, box in (("show_predicted", self.show_pred), ("show_truth", self.show_truth)):
+            if isinstance(state.get(key), bool):
+                box.setChecked(state[key])
 
     # ------------------------------------------------------------------------------------------ building
     def map_names(self) -> list[str]:

@@ -67,6 +67,6 @@ def test_missing_folder_is_a_message_not_a_crash(qtbot, tmp_path: Path) -> None:
     window = MainWindow()
     qtbot.addWidget(window)
     window.open_folder(tmp_path / "nowhere")
-    qtbot.waitUntil(lambda: bool(window.errors), timeout=5000)
-    assert "not found" in window.errors[-1]
+    qtbot.waitUntil(lambda: bool(window.job_status.errors), timeout=5000)
+    assert "not found" in window.job_status.errors[-1]
     window.close()

@@ -58,9 +58,9 @@ def test_inspect_folder_writes_the_report_and_shows_the_results(qtbot, tiny_data
     assert set(session.verdicts().values()) <= {"good", "defective"}
     assert "not scored" not in window.dataset.model.data(window.dataset.model.index(0))
     assert session.current is not None and window.viewer.result is not None
-    assert str(files.html.parent) in window.job_label.text()
+    assert str(files.html.parent) in window.job_status.label.text()
     assert window.reports.offer is not None and window.reports.folders == [files.html.parent]
-    assert not window.cancel_button.isVisible()
+    assert not window.job_status.cancel_button.isVisible()
     window.close()
 
 
@@ -84,7 +84,7 @@ def test_cancelled_inspection_writes_a_partial_report(qtbot, tiny_dataset: Path,
     rows = csv_rows(tmp_path / "report" / "inspection.csv")
     assert rows[-1] == [PARTIAL_ROW] and len(rows) - 1 == len(report.records)
     assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "report" / "report.pdf").is_file()
-    assert "partial" in window.job_label.text()
+    assert "partial" in window.job_status.label.text()
     window.close()
 
 
@@ -113,7 +113,7 @@ def test_export_report_uses_the_thresholds_in_use(qtbot, tiny_dataset: Path, tin
 def scored_window(qtbot, dataset: Path, model: Path) -> MainWindow:
     window = new_window(qtbot)
     window.open_folder(dataset, then_model=model)
-    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window._predict_job is None, timeout=60000)
+    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window.scoring.job is None, timeout=60000)
     return window
 
 
@@ -162,7 +162,7 @@ def test_project_with_moved_data_says_what_is_missing(qtbot, tiny_dataset: Path,
     lost = new_window(qtbot)
     message = lost.open_project(saved, locate=None)  # no dialog: the message is returned and shown
     assert "not found" in message and str(data) in message and "dataset" in message
-    assert lost.errors[-1] == message
+    assert lost.job_status.errors[-1] == message
     assert lost.session.index is None  # nothing opened, nothing crashed
     lost.close()
 
@@ -181,5 +181,5 @@ def test_broken_project_file_is_a_message(qtbot, tmp_path: Path) -> None:
     path = tmp_path / "broken.defectlab.json"
     path.write_text("{not json", encoding="utf-8")
     message = window.open_project(path, locate=None)
-    assert "Cannot open project" in message and window.errors[-1] == message
+    assert "Cannot open project" in message and window.job_status.errors[-1] == message
     window.close()

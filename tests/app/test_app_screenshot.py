@@ -20,7 +20,7 @@ def test_main_window_with_results_renders_to_png(qtbot, tiny_dataset: Path, tiny
     window.resize(1500, 950)
     window.show()
     window.open_folder(tiny_dataset, then_model=tiny_model)
-    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window._predict_job is None, timeout=60000)
+    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window.scoring.job is None, timeout=60000)
     defective = next(p for p, r in window.session.results.items() if r.mask is not None)
     window.session.set_current(defective)
     window.viewer.mode.setCurrentIndex(1)  # overlay

@@ -28,7 +28,7 @@ def scored_window(qapp, tiny_dataset: Path, tiny_model: Path, tmp_path_factory: 
         window.show()
         window.open_folder(tiny_dataset, then_model=tiny_model)
         deadline = time.perf_counter() + 60
-        while not (len(window.session.results) == 16 and window._predict_job is None):
+        while not (len(window.session.results) == 16 and window.scoring.job is None):
             qapp.processEvents()
             time.sleep(0.01)
             assert time.perf_counter() < deadline, "scoring the tiny dataset took over 60 s"

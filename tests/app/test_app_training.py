@@ -41,7 +41,7 @@ def test_train_fast_ae_through_the_panel(qtbot, tiny_dataset: Path) -> None:
     assert panel.progress.value() == panel.progress.maximum()
     # the new model is opened and starts scoring the folder (scoring itself is tested with thresholds)
     assert window.session.model_path == model and window.session.meta.method == "ae-ssim"
-    assert window._predict_job is not None
+    assert window.scoring.job is not None
     window.close()  # cancels the scoring
 
 
@@ -70,5 +70,5 @@ def test_training_without_a_folder_says_what_to_do(qtbot) -> None:
     window = MainWindow()
     qtbot.addWidget(window)
     window.training.train_button.click()
-    assert "Open a folder" in window.errors[-1]
+    assert "Open a folder" in window.job_status.errors[-1]
     window.close()
