@@ -61,8 +61,8 @@ class MainWindow(QMainWindow):
         self.machine.refresh(self.training.device.currentText())
         device = self.training.device.currentText
         self.scoring = ScoringJobs(self.session, self.runner, self.job_status, self)
-        self.opening = OpenActions(self, self.session, self.runner, self.scoring, self.job_status, self.settings,
-                                   device)
+        self.opening = OpenActions(self, self.session, self.runner, self.scoring, self.job_status, device,
+                                   self.settings)
         self.reports = ReportActions(self, self.session, self.runner, self.scoring, self.job_status, device)
         self.projects = ProjectActions(self, ProjectParts(self.session, self.viewer, self.compare, self.reports,
                                                           self.opening.open_folder, self.job_status.show_error),

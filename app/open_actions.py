@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QSettings
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
+from app.actions import Actions
 from app.jobs import demo_job, index_job, predict_job
 from app.scoring_jobs import ScoringJobs
 from app.session import Session
@@ -20,19 +21,13 @@ from core.paths import models_dir
 from core.progress import Progress
 
 
-class OpenActions(QObject):
-    """File > Open folder / model / demo and Recent folders. `device()` names the device to score on."""
+class OpenActions(Actions):
+    """File > Open folder / model / demo and Recent folders."""
 
     def __init__(self, dialog_parent: QWidget, session: Session, runner: JobRunner, scoring: ScoringJobs,
-                 status: JobStatus, settings: QSettings, device: Callable[[], str]) -> None:
-        super().__init__(dialog_parent)
-        self.dialog_parent = dialog_parent
-        self.session = session
-        self.runner = runner
-        self.scoring = scoring
-        self.status = status
+                 status: JobStatus, device: Callable[[], str], settings: QSettings) -> None:
+        super().__init__(dialog_parent, session, runner, scoring, status, device)
         self.settings = settings
-        self.device = device
 
     # ------------------------------------------------------------------------------------------- dialogs
     def ask_folder(self) -> None:

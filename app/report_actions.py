@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from app.actions import Actions
 from app.inspect_dialog import InspectDialog, default_report_folder, reports_dir
 from app.jobs import export_job, inspect_job
 from app.scoring_jobs import ScoringJobs
@@ -23,19 +24,13 @@ from core.report import ReportFiles
 from core.report.from_session import session_run_info
 
 
-class ReportActions(QObject):
+class ReportActions(Actions):
     inspectionFinished = Signal(object)  # the last Progress; extra["report"]: ReportFiles (partial after cancel)
     exportFinished = Signal(object)  # the last Progress; result: ReportFiles, or None when it failed
 
     def __init__(self, dialog_parent: QWidget, session: Session, runner: JobRunner, scoring: ScoringJobs,
                  status: JobStatus, device: Callable[[], str]) -> None:
-        super().__init__(dialog_parent)
-        self.dialog_parent = dialog_parent
-        self.session = session
-        self.runner = runner
-        self.scoring = scoring
-        self.status = status
-        self.device = device
+        super().__init__(dialog_parent, session, runner, scoring, status, device)
         self.folders: list[Path] = []  # report folders written or opened in this session (saved in projects)
         self.last_files: ReportFiles | None = None
         self.export: Job | None = None
