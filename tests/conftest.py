@@ -1,10 +1,59 @@
-"""Shared fixtures: per-user folders isolated in a temp dir; tiny demo datasets made by the project's code."""
+"""Shared fixtures: per-user folders isolated in a temp dir; tiny demo datasets made by the project's code.
+
+The per-user folders are moved for the whole session in `pytest_configure`, before any fixture (module- and
+session-scoped ones included) can run, and each test gets its own on top. The real user data folder is
+snapshotted first and checked at the end of the session: the test suite never writes there.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+_MOVED = ("DEFECTLAB_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
+REAL_DATA_DIR_VAR = "DEFECTLAB_TEST_REAL_DATA_DIR"  # the real per-user data folder (for the check)
+REAL_SNAPSHOT_VAR = "DEFECTLAB_TEST_REAL_SNAPSHOT"  # its files' sizes and times before the session
+
+
+def real_data_snapshot(folder: Path) -> dict[str, list[int]]:
+    """Relative path -> [size, mtime_ns] of every file under `folder` (empty when it does not exist)."""
+    if not folder.is_dir():
+        return {}
+    return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns]
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from core.paths import user_data_dir  # noqa: PLC0415 - after the hook starts, before any test module
+
+    real = user_data_dir()
+    os.environ[REAL_DATA_DIR_VAR] = str(real)
+    os.environ[REAL_SNAPSHOT_VAR] = json.dumps(real_data_snapshot(real))
+    session_home = Path(tempfile.mkdtemp(prefix="defectlab-tests-"))
+    config.stash[_HOME_KEY] = session_home
+    for name in _MOVED:
+        os.environ[name] = str(session_home / name.lower())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_HOME_KEY, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    real = Path(os.environ[REAL_DATA_DIR_VAR])
+    if real_data_snapshot(real) != json.loads(os.environ[REAL_SNAPSHOT_VAR]):
+        print(f"\nERROR: the test session changed the real user data folder {real}")
+        session.exitstatus = 1
+
+
+_HOME_KEY = pytest.StashKey[Path]()
 
 
 @pytest.fixture(autouse=True)

@@ -111,6 +111,9 @@ def print_report(report: dict[str, Any]) -> None:
     print(metrics_table(report))
     print("* = the model's default map. P/R/F1 use the label-free image threshold stored in the model.\n")
     print(per_type_table(report))
+    truth = report.get("pixel_ground_truth", {})
+    if truth.get("defect_images"):
+        print(f"\n{truth['summary']}")
     if report["skipped"]:
         print(f"\n{len(report['skipped'])} files skipped, e.g. {report['skipped'][0]['path']}: "
               f"{report['skipped'][0]['reason']}")
@@ -171,7 +174,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from core.workflow.audit import audit_training_set  # noqa: PLC0415
+    from core.workflow.audit import audit_csv, audit_training_set  # noqa: PLC0415
 
     model = _default_model(args.model)
     data = resolve_data(args.data) if args.data else None
@@ -186,8 +189,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             for i, e in enumerate(entries[:args.top])]
     print(render_table(["rank", "score", "flag", "file"], rows) if rows else "no training images")
     if args.csv:
-        lines = ["file,score,suspect,label"] + [f'"{e.path}",{e.score:.6g},{int(e.suspect)},{e.label}' for e in entries]
-        write_text_atomic(args.csv, "\n".join(lines) + "\n")
+        write_text_atomic(args.csv, audit_csv(entries))
         print(f"full ranking written to {args.csv}")
     return 0
 

@@ -101,6 +101,15 @@ def image_hw(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     return _header_hw(head)
 
 
+def mask_size_problem(mask_path: str | os.PathLike[str], image_path: str | os.PathLike[str]) -> str | None:
+    """A short note when a mask's size (from the headers, nothing decoded) differs from its image's, else None."""
+    mask_hw, hw = image_hw(mask_path), image_hw(image_path)
+    if mask_hw is None or hw is None or mask_hw == hw:
+        return None
+    return (f"mask size differs: {Path(mask_path).name} is {mask_hw[1]}x{mask_hw[0]}, the image {hw[1]}x{hw[0]}; "
+            "re-export or resize the mask")
+
+
 def _check_size(path: Path, data: np.ndarray) -> None:
     hw = _header_hw(data)
     limit = max_pixels()

@@ -18,14 +18,22 @@ def held_out_list(index: DatasetIndex, held_out: list[ImageRecord]) -> list[str]
 
 
 def held_out_records(meta: ModelMeta, root: Path, normals: list[ImageRecord]) -> list[ImageRecord]:
-    """Which of `normals` (normal training records of the dataset at `root`) the model held out.
+    """Which of `normals` (normal training records of the dataset at `root`) the model never trained on.
 
-    Uses the stored list when the model file has one; an older file gets the split rebuilt with its stored
-    fraction and seed (0.1 and 0 when it stored none)."""
+    On the model's own training data (same folder, or a moved copy holding all the stored images) these are
+    exactly the stored held-out images; an older file without the list gets the split rebuilt with its
+    stored fraction and seed (0.1 and 0 when it stored none). On any other dataset, every normal is unseen."""
     stored = meta.training.get("held_out")
+    relative = {r.path: _relative(r.path, root) for r in normals}
+    trained_on = meta.training.get("data")
+    same_folder = bool(trained_on) and Path(root).resolve() == Path(trained_on).resolve()
     if isinstance(stored, list):
         wanted = set(stored)
-        return [r for r in normals if _relative(r.path, root) in wanted]
+        if same_folder or (wanted and wanted <= set(relative.values())):
+            return [r for r in normals if relative[r.path] in wanted]
+        return list(normals)
+    if not same_folder:
+        return list(normals)
     fraction = float(meta.training.get("val_fraction", LEGACY_VAL_FRACTION))
     _, held = split_normals(normals, fraction, int(meta.training.get("seed", 0)))
     return held

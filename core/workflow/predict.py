@@ -67,10 +67,10 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
     becomes a skipped row. A cancelled run writes a CSV and a report of what was scored, both marked partial."""
     cancel = cancel or CancelToken()
     inputs = [request.input, request.model]
-    if request.out:
-        check_output_folder(request.out, "--out", inputs)
     if request.report is not None:
         check_output_folder(request.report, "--report", inputs)
+    if request.out:
+        check_output_folder(request.out, "--out", inputs)
     model, meta = load_model(request.model)
     device = pick_device(request.device)
     model.to(device)
@@ -101,6 +101,7 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
         for batch_records, images, failed in read_batches(records, cancel):
             for record, image, outcome in zip(batch_records, images,
                                               _infer_each(model, images, model.config.policy, device)):
+                cancel.raise_if_cancelled()
                 if isinstance(outcome, BaseException):
                     failed.append((record.path, f"could not be scored: {user_message(outcome)}"))
                     continue
