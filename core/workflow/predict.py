@@ -165,13 +165,21 @@ def _infer_each(model: AnomalyModel, images: list[np.ndarray], policy: ResizePol
     return outcomes
 
 
+def overlay_name(root: Path, path: Path) -> str:
+    """maps/ file name of an image's overlay: its path below `root` joined by __; a suffix other than .png
+    is kept in the name, so `a.png` and `a.jpg` never share (and overwrite) one overlay."""
+    relative = path.relative_to(root)
+    suffix = relative.suffix.lower()
+    stem = "__".join(relative.with_suffix("").parts) + ("" if suffix == ".png" else f"_{suffix[1:]}")
+    return stem + "_overlay.png"
+
+
 def _write_map(out: Path, root: Path, path: Path, overlay: np.ndarray) -> Path:
-    """Write the (H,W,3) RGB overlay as maps/<relative path with __>_overlay.png; returns its path."""
-    relative = path.relative_to(root).with_suffix("")
-    name = "__".join(relative.parts) + "_overlay.png"
-    (out / "maps").mkdir(parents=True, exist_ok=True)
-    write_png_atomic(out / "maps" / name, overlay)
-    return out / "maps" / name
+    """Write the (H,W,3) RGB overlay as maps/<overlay_name>; returns its path."""
+    target = out / "maps" / overlay_name(root, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_png_atomic(target, overlay)
+    return target
 
 
 class ScoresCsv:
