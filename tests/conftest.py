@@ -47,14 +47,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Say so loudly if the real user data folder changed and now names a model under pytest's temp folder
-    (other programs may change that folder during a session; only a test model there is this suite's doing)."""
-    real = Path(os.environ[REAL_DATA_DIR_VAR])
-    marker = real / "last_model.txt"
-    if real_data_snapshot(real) != json.loads(os.environ[REAL_SNAPSHOT_VAR]) and marker.is_file():
-        remembered = marker.read_text(encoding="utf-8").strip()
-        if remembered.startswith(str(Path(tempfile.gettempdir()) / "pytest-of-")):
-            print(f"\nWARNING: the real user data folder {real} names a test model: {remembered}")
+    """Fail the session if the real user data folder now names a model of this session's temp folder."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    marker = Path(os.environ[REAL_DATA_DIR_VAR]) / "last_model.txt"
+    if factory is None or not marker.is_file():
+        return
+    remembered = Path(marker.read_text(encoding="utf-8").strip())
+    if remembered.is_relative_to(factory.getbasetemp()):
+        print(f"\nERROR: the test session wrote the real user data folder: {marker} names {remembered}")
+        session.exitstatus = 1
 
 
 _HOME_KEY = pytest.StashKey[Path]()
