@@ -1,13 +1,12 @@
 """Shared fixtures: per-user folders isolated in a temp dir; tiny demo datasets made by the project's code.
 
 The per-user folders are moved for the whole session in `pytest_configure`, before any fixture (module- and
-session-scoped ones included) can run, and each test gets its own on top. The real user data folder is
-snapshotted first and checked at the end of the session: the test suite never writes there.
+session-scoped ones included) can run, and each test gets its own on top. The session fails if the real
+user data folder ends up naming one of its models.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -17,15 +16,6 @@ import pytest
 
 _MOVED = ("DEFECTLAB_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME")
 REAL_DATA_DIR_VAR = "DEFECTLAB_TEST_REAL_DATA_DIR"  # the real per-user data folder (for the check)
-REAL_SNAPSHOT_VAR = "DEFECTLAB_TEST_REAL_SNAPSHOT"  # its files' sizes and times before the session
-
-
-def real_data_snapshot(folder: Path) -> dict[str, list[int]]:
-    """Relative path -> [size, mtime_ns] of every file under `folder` (empty when it does not exist)."""
-    if not folder.is_dir():
-        return {}
-    return {str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns]
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,7 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     real = user_data_dir()
     os.environ[REAL_DATA_DIR_VAR] = str(real)
-    os.environ[REAL_SNAPSHOT_VAR] = json.dumps(real_data_snapshot(real))
     session_home = Path(tempfile.mkdtemp(prefix="defectlab-tests-"))
     config.stash[_HOME_KEY] = session_home
     for name in _MOVED:
