@@ -15,6 +15,7 @@ from app.session import Session
 from app.thumbnails import THUMB_SIZE, ThumbnailLoader
 from app.worker import JobRunner
 from core.data.index import ImageRecord
+from core.data.io import mask_size_problem
 
 VERDICT_COLOURS = {"defective": QColor(200, 50, 50, 110), "review": QColor(230, 160, 0, 110),
                    "good": QColor(40, 160, 70, 70)}
@@ -33,6 +34,7 @@ class ThumbModel(QAbstractListModel):
         self.loader = loader
         self.records: list[ImageRecord] = []
         self.rows: dict[Path, int] = {}
+        self._mask_notes: dict[Path, str | None] = {}
         loader.ready.connect(self._thumbnail_ready)
 
     def set_records(self, records: list[ImageRecord]) -> None:
@@ -49,7 +51,8 @@ class ThumbModel(QAbstractListModel):
             return None
         record = self.records[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{record.path.name}\n{self._score_text(record.path)}"
+            warning = "\n⚠ mask size differs" if self._mask_problem(record) else ""
+            return f"{record.path.name}\n{self._score_text(record.path)}{warning}"
         if role == Qt.ItemDataRole.DecorationRole:
             return self.loader.get(record.path, record.mask_path)
         if role == Qt.ItemDataRole.BackgroundRole:
@@ -59,6 +62,8 @@ class ThumbModel(QAbstractListModel):
             lines = [str(record.path), f"split: {record.split}, label: {record.label}",
                      "ground-truth mask: " + (record.mask_path.name if record.mask_path else "none"),
                      self._score_text(record.path)]
+            if self._mask_problem(record):
+                lines.append(self._mask_problem(record) or "")
             reason = self.loader.failed.get(record.path)
             if reason:
                 lines.append(f"thumbnail failed: {reason}")
@@ -66,6 +71,14 @@ class ThumbModel(QAbstractListModel):
         if role == Qt.ItemDataRole.UserRole:
             return record.path
         return None
+
+    def _mask_problem(self, record: ImageRecord) -> str | None:
+        """The mask-size note of a record (headers only, cached per path)."""
+        if record.mask_path is None:
+            return None
+        if record.path not in self._mask_notes:
+            self._mask_notes[record.path] = mask_size_problem(record.mask_path, record.path)
+        return self._mask_notes[record.path]
 
     def _score_text(self, path: Path) -> str:
         result = self.session.results.get(path)

@@ -10,12 +10,13 @@ from typing import Callable, Iterator
 
 from core.results import CachedResult, compact_result
 from core.data.demo import DEFAULT_CATEGORY, demo_dataset
-from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
+from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset
 from core.modelfile import read_meta
 from core.progress import CancelToken, Progress
 from core.report import RunInfo
 from core.report.from_session import iter_session_report
 from core.workflow import EvaluateRequest, PredictRequest, evaluate_model, predict_folder
+from core.workflow.heldout import held_out_records
 from core.workflow.train import normal_training_records
 
 RESULT_BATCH = 16  # cached results handed to the GUI together
@@ -73,8 +74,7 @@ def predict_job(model: Path, index: DatasetIndex, device: str = "auto") -> Facto
     """Score every image of the dataset. Maps are kept (shrunk) for test / unsplit images and for training
     images the model held out; other training images keep only their scores. Progress values carry
     `extra["cached"]`: a list of new CachedResult every RESULT_BATCH images."""
-    seed = int(read_meta(model).training.get("seed", 0))
-    _, held_out = split_normals(normal_training_records(index), 0.1, seed)
+    held_out = held_out_records(read_meta(model), index.root, normal_training_records(index))
     keep_train = {r.path for r in held_out}
 
     def keep(record: ImageRecord | None) -> bool:

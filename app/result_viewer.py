@@ -103,6 +103,7 @@ class ResultViewer(QWidget):
     def show_path(self, path: Path | None, keep_view: bool = False) -> None:
         previous = self.image.shape[:2] if self.image is not None else None
         self.image, self.truth, self.result = None, None, None
+        problem = ""
         if path is not None:
             try:
                 self.image = as_display(read_image(path))
@@ -113,12 +114,13 @@ class ResultViewer(QWidget):
                 try:
                     self.truth = read_mask(record.mask_path, path, self.image.shape[:2])[0] > 0
                 except (ImageReadError, MaskMismatchError) as exc:
-                    self.readout.setText(str(exc))
+                    problem = f"⚠ ground truth not shown: {exc} — "
             self.result = self.session.results.get(path)
         self._build()
         self._draw()
         if self.image is not None and path is not None:
-            self.readout.setText(f"{path} — hover for pixel values; N / P (or arrow keys): next / previous image.")
+            self.readout.setText(f"{problem}{path} — hover for pixel values; N / P (or arrow keys): next / previous "
+                                 "image.")
         if self.image is not None and (not keep_view or previous != self.image.shape[:2]):
             self.grid.fit(self.image.shape[1], self.image.shape[0])
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.data.index import DatasetIndex, ImageRecord, split_normals
+from core.data.index import DatasetIndex, ImageRecord
 from core.modelfile import ModelMeta
 from core.results import CachedResult
 from core.verdicts import verdicts
+from core.workflow.heldout import held_out_records
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,9 @@ class Session(QObject):
         """Images to calibrate label-free thresholds on: the model's held-out training images when the
         dataset is the model's own MVTec training data, else every scored image (mostly good, by premise)."""
         train = [r for r in self.scored() if r.split == "train"]
-        if train and self.meta is not None:
-            seed = int(self.meta.training.get("seed", 0))
+        if train and self.meta is not None and self.index is not None:
             records = [self._records[r.path] for r in train if r.path in self._records]
-            _, held_out = split_normals(records, 0.1, seed)
-            held = {r.path for r in held_out}
+            held = {r.path for r in held_out_records(self.meta, self.index.root, records)}
             chosen = [r for r in train if r.path in held]
             if chosen:
                 return chosen

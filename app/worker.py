@@ -8,17 +8,15 @@ from typing import Callable, Iterator
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from core.errors import is_expected, user_message
 from core.progress import Cancelled, CancelToken, Progress
 
 JobFactory = Callable[[CancelToken], Iterator[Progress]]
 
 
 def readable_error(exc: BaseException) -> str:
-    """One or two lines a quality engineer can act on (the exception's own message, its type if empty)."""
-    text = str(exc).strip()
-    if isinstance(exc, MemoryError):
-        return "Out of memory: close other programs, or use a smaller preset / fewer images."
-    return text if text else type(exc).__name__
+    """One or two lines a quality engineer can act on: the same message the command line prints."""
+    return user_message(exc)
 
 
 class Worker(QObject):
@@ -45,7 +43,8 @@ class Worker(QObject):
             last = Progress("cancelled", last.step, last.total, message=f"{self.name} cancelled",
                             result=last.result)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message, never a crash
-            traceback.print_exc()
+            if not is_expected(exc):  # a bug: keep its traceback on the console for the report
+                traceback.print_exc()
             self.failed.emit(f"{self.name} failed: {readable_error(exc)}")
             return
         self.finished.emit(last)

@@ -7,6 +7,7 @@ Loading validates the metadata and never unpickles anything.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 import core
+from core.config_checks import check_config
 from core.fileio import atomic_target
 from core.metrics.thresholds import Threshold
 from core.models.base import AnomalyModel
-from core.models.registry import build_from_config
+from core.models.registry import build_from_config, get_method
 
 FORMAT_VERSION = 1
 MODEL_SUFFIX = ".safetensors"
@@ -112,7 +114,62 @@ def read_meta(path: str | Path) -> ModelMeta:
         raise ModelFileError(path, f"not a safetensors model file ({exc})") from exc
     if _KEY not in header:
         raise ModelFileError(path, "no DefectLab metadata in the file (is it a DefectLab model?)")
-    return ModelMeta.from_json(header[_KEY], path)
+    meta = ModelMeta.from_json(header[_KEY], path)
+    check_meta(meta, path)
+    return meta
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_meta(meta: ModelMeta, path: Path) -> None:
+    """Bounds and types of every metadata value, checked before a network is built or an image is scored;
+    a damaged or hand-edited file gets a ModelFileError naming the file and the field."""
+    def bad(field_name: str, problem: str) -> ModelFileError:
+        return ModelFileError(path, f"field {field_name} {problem}; the file is damaged or was edited: "
+                                    "train the model again or use another file")
+    try:
+        spec = get_method(meta.method) if isinstance(meta.method, str) else None
+    except ValueError as exc:
+        raise bad("method", f"= {meta.method!r} is unknown ({exc})") from None
+    if spec is None:
+        raise bad("method", f"= {meta.method!r} is not text")
+    if not isinstance(meta.config, dict):
+        raise bad("config", "is not a JSON object")
+    try:
+        config = spec.config_cls.from_dict(meta.config)
+        check_config(config, where="")
+    except (ValueError, TypeError) as exc:
+        raise bad("config", f"is not valid: {exc}") from None
+    if meta.in_channels not in (1, 3) or isinstance(meta.in_channels, bool):
+        raise bad("in_channels", f"= {meta.in_channels!r} must be 1 or 3")
+    if meta.input_size != config.input_size:
+        raise bad("input_size", f"= {meta.input_size!r} differs from config.input_size = {config.input_size}")
+    if not isinstance(meta.map_names, list) or not meta.map_names or not all(isinstance(n, str) for n in meta.map_names):
+        raise bad("map_names", f"= {meta.map_names!r} must be a non-empty list of map names")
+    if meta.default_map not in meta.map_names:
+        raise bad("default_map", f"= {meta.default_map!r} is not one of map_names {meta.map_names}")
+    if not isinstance(meta.thresholds, dict):
+        raise bad("thresholds", "is not a JSON object")
+    for map_name, kinds in meta.thresholds.items():
+        if not isinstance(kinds, dict):
+            raise bad(f"thresholds.{map_name}", "is not a JSON object")
+        for kind, entry in kinds.items():
+            if not isinstance(entry, dict) or not _finite(entry.get("value")) or not isinstance(entry.get("how", ""), str):
+                raise bad(f"thresholds.{map_name}.{kind}", f"= {entry!r} must hold a finite number 'value' and "
+                                                           "a text 'how'")
+    if not isinstance(meta.score_stats, dict):
+        raise bad("score_stats", "is not a JSON object")
+    for map_name, stats in meta.score_stats.items():
+        for key, value in (stats.items() if isinstance(stats, dict) else [("", stats)]):
+            if not _finite(value):
+                raise bad(f"score_stats.{map_name}.{key}".rstrip("."), f"= {value!r} is not a finite number")
+    if not isinstance(meta.training, dict):
+        raise bad("training", "is not a JSON object")
+    held_out = meta.training.get("held_out", [])
+    if not isinstance(held_out, list) or not all(isinstance(p, str) for p in held_out):
+        raise bad("training.held_out", "must be a list of image paths")
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[AnomalyModel, ModelMeta]:

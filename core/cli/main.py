@@ -14,10 +14,11 @@ from typing import Any, Callable
 from core.cli.progressbar import run_to_end
 from core.cli.tables import metrics_table, per_type_table, render_table
 from core.data.index import resolve_data_root
-from core.fileio import write_text_atomic
+from core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXPECTED_ERRORS, UserError, user_message
+from core.fileio import check_output_file, check_output_folder, write_text_atomic
 from core.models.registry import PRESETS, get_method, list_methods
 from core.paths import last_model
-from core.progress import CancelToken
+from core.progress import Cancelled, CancelToken
 from core.regions import DEFAULT_MIN_AREA
 from core.training.engine import TrainOptions
 from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evaluate_model, predict_folder,
@@ -110,6 +111,9 @@ def print_report(report: dict[str, Any]) -> None:
     print(metrics_table(report))
     print("* = the model's default map. P/R/F1 use the label-free image threshold stored in the model.\n")
     print(per_type_table(report))
+    truth = report.get("pixel_ground_truth", {})
+    if truth.get("defect_images"):
+        print(f"\n{truth['summary']}")
     if report["skipped"]:
         print(f"\n{len(report['skipped'])} files skipped, e.g. {report['skipped'][0]['path']}: "
               f"{report['skipped'][0]['reason']}")
@@ -118,6 +122,8 @@ def print_report(report: dict[str, Any]) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model = _default_model(args.model)
     data = resolve_data(args.data) if args.data else None
+    if args.json:
+        check_output_file(args.json, "--json", inputs=[model] + ([data] if data else []))
     print(f"evaluating {model}", file=sys.stderr)
     report = run_to_end(evaluate_model(EvaluateRequest(model, data, args.device))).result
     print_report(report)
@@ -129,7 +135,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     if not (args.out or args.report):
-        raise ValueError("give --out DIR (scores.csv, overlays) and/or --report DIR (HTML/PDF/CSV/JSON report)")
+        raise UserError("give --out DIR (scores.csv, overlays) and/or --report DIR (HTML/PDF/CSV/JSON report)")
+    if args.min_area < 0:
+        raise UserError(f"--min-area = {args.min_area} must be 0 or more")
     cancel = CancelToken()
     _cancel_on_ctrl_c(cancel)
     report = Path(args.report) if args.report else None
@@ -149,8 +157,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job, headless: demo data -> train -> evaluate -> overlays of the test set."""
+    out = check_output_folder(args.out, "--out")
     data = resolve_data(f"demo:{args.category}")
-    out = Path(args.out)
     model_path = out / f"demo-{args.category}_{args.method}.safetensors"
     request = TrainRequest(data=data, method=args.method, preset="fast", out=model_path,
                            overrides={"epochs": args.epochs}, options=TrainOptions(seed=0))
@@ -166,10 +174,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from core.workflow.audit import audit_training_set  # noqa: PLC0415
+    from core.workflow.audit import audit_csv, audit_training_set  # noqa: PLC0415
 
     model = _default_model(args.model)
     data = resolve_data(args.data) if args.data else None
+    if args.top < 0:
+        raise UserError(f"--top = {args.top} must be 0 or more")
+    if args.csv:
+        check_output_file(args.csv, "--csv", inputs=[model] + ([data] if data else []))
     last = run_to_end(audit_training_set(model, data, args.device))
     entries = last.result
     print(last.message)
@@ -177,8 +189,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             for i, e in enumerate(entries[:args.top])]
     print(render_table(["rank", "score", "flag", "file"], rows) if rows else "no training images")
     if args.csv:
-        lines = ["file,score,suspect,label"] + [f'"{e.path}",{e.score:.6g},{int(e.suspect)},{e.label}' for e in entries]
-        write_text_atomic(args.csv, "\n".join(lines) + "\n")
+        write_text_atomic(args.csv, audit_csv(entries))
         print(f"full ranking written to {args.csv}")
     return 0
 
@@ -275,9 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command: exit 0 done, 2 bad input or environment (one message, no traceback), 130 cancelled."""
     args = build_parser().parse_args(argv)
+    previous = signal.getsignal(signal.SIGINT)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("\ncancelled; files already written are kept", file=sys.stderr)
+        return EXIT_CANCELLED
+    except EXPECTED_ERRORS as exc:
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.io import check_image, is_image_path
+from core.data.io import MIN_USEFUL_SIDE, check_image, image_hw, is_image_path
 from core.progress import CancelToken, Progress, last_progress
 
 # Files that belong to a dataset's bookkeeping, not to its images: ignored without a word.
@@ -56,6 +56,7 @@ class DatasetIndex:
     layout: str
     records: list[ImageRecord]
     skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # usable but doubtful images (e.g. tiny ones), by name
 
     def train_records(self) -> list[ImageRecord]:
         return [r for r in self.records if r.split == "train"]
@@ -160,6 +161,7 @@ def iter_index_dataset(
         candidates, skipped = _folder_candidates(root), []
 
     records: list[ImageRecord] = []
+    tiny: list[str] = []
     total = len(candidates)
     for step, record in enumerate(candidates, start=1):
         if cancel is not None:
@@ -169,6 +171,9 @@ def iter_index_dataset(
             reason = check_image(record.path)
         if reason is None:
             records.append(record)
+            hw = image_hw(record.path) if verify else None
+            if hw is not None and min(hw) < MIN_USEFUL_SIDE:
+                tiny.append(f"{record.path.name} ({hw[1]}x{hw[0]})")
         else:
             skipped.append(Skipped(record.path, reason))
         if step % _PROGRESS_EVERY == 0 and step < total:
@@ -186,8 +191,13 @@ def iter_index_dataset(
     split_rank = {"train": 0, "test": 1, "unsplit": 2}
     records.sort(key=lambda r: (split_rank[r.split], r.path.as_posix()))
     skipped.sort(key=lambda s: s.path.as_posix())
-    index = DatasetIndex(root=root, layout=layout, records=records, skipped=skipped)
-    message = f"{len(records)} images, {len(skipped)} skipped"
+    warnings = []
+    if tiny:
+        warnings.append(f"{len(tiny)} images are smaller than {MIN_USEFUL_SIDE}x{MIN_USEFUL_SIDE} pixels and too "
+                        f"small to show a defect: {', '.join(tiny[:5])}{' ...' if len(tiny) > 5 else ''}; "
+                        "check that they are the product images you meant")
+    index = DatasetIndex(root=root, layout=layout, records=records, skipped=skipped, warnings=warnings)
+    message = "; ".join([f"{len(records)} images, {len(skipped)} skipped"] + warnings)
     yield Progress("index", total, total, message=message, result=index)
 
 

@@ -8,14 +8,25 @@ are drawn on the stored pixel grid, so rotating the image would misalign them.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from core.fileio import write_bytes_atomic
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+# Decoding one image takes about 40 bytes per pixel through predict (pixels, float copy, maps, overlay);
+# 150 megapixels is then about 6 GiB, a quarter of a 24 GiB machine. DEFECTLAB_MAX_PIXELS changes it.
+DEFAULT_MAX_PIXELS = 150_000_000
+MIN_USEFUL_SIDE = 16  # images with a shorter side get a warning: too small to show a defect
+# DefectLab checks every image's size from its header against max_pixels() before decoding it, so
+# Pillow's own decompression-bomb guard (which would also refuse header reads) is replaced by that check.
+Image.MAX_IMAGE_PIXELS = None
 
 
 class ImageReadError(ValueError):
@@ -53,6 +64,61 @@ def is_image_path(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def max_pixels() -> int:
+    """The largest image (width x height) DefectLab decodes: $DEFECTLAB_MAX_PIXELS or DEFAULT_MAX_PIXELS."""
+    text = os.environ.get("DEFECTLAB_MAX_PIXELS", "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"DEFECTLAB_MAX_PIXELS={text!r} is not a positive number of pixels; "
+                         f"unset it or give e.g. {DEFAULT_MAX_PIXELS}")
+    return value
+
+
+def _header_hw(data: np.ndarray | bytes) -> tuple[int, int] | None:
+    """(H,W) from the file header without decoding the pixels; None when Pillow cannot tell."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Exception:  # noqa: BLE001 - any header Pillow cannot parse: the decoder decides
+        return None
+    return int(height), int(width)
+
+
+def image_hw(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(H,W) of an image file read from its header only; None when the file or its header is unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 20)  # headers sit at the start; TIFF offsets beyond this are rare
+    except OSError:
+        return None
+    return _header_hw(head)
+
+
+def mask_size_problem(mask_path: str | os.PathLike[str], image_path: str | os.PathLike[str]) -> str | None:
+    """A short note when a mask's size (from the headers, nothing decoded) differs from its image's, else None."""
+    mask_hw, hw = image_hw(mask_path), image_hw(image_path)
+    if mask_hw is None or hw is None or mask_hw == hw:
+        return None
+    return (f"mask size differs: {Path(mask_path).name} is {mask_hw[1]}x{mask_hw[0]}, the image {hw[1]}x{hw[0]}; "
+            "re-export or resize the mask")
+
+
+def _check_size(path: Path, data: np.ndarray) -> None:
+    hw = _header_hw(data)
+    limit = max_pixels()
+    if hw is not None and hw[0] * hw[1] > limit:
+        raise ImageReadError(path, f"too large to decode safely: {hw[1]}x{hw[0]} = {hw[0] * hw[1] / 1e6:.0f} "
+                                   f"megapixels, above the limit of {limit / 1e6:.0f} megapixels; shrink the "
+                                   "image, or raise DEFECTLAB_MAX_PIXELS on a machine with more memory")
+
+
 def _decode(path: Path) -> np.ndarray:
     """Decode a file as stored: (H,W) or (H,W,C) uint8/uint16, channels in BGR(A) order.
 
@@ -70,6 +136,7 @@ def _decode(path: Path) -> np.ndarray:
         raise ImageReadError(path, f"could not read the file ({exc.strerror or exc})") from None
     if data.size == 0:
         raise ImageReadError(path, "empty file")
+    _check_size(path, data)
     try:
         array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     except cv2.error:
@@ -119,23 +186,40 @@ def read_mask(
     image_path: str | os.PathLike[str],
     image_hw: tuple[int, int],
 ) -> np.ndarray:
-    """Read a defect mask as float32 (1,H,W) in {0,1}, binarized with `>= 128`.
+    """Read a defect mask as float32 (1,H,W) in {0,1} (see read_mask_noted; the note is dropped)."""
+    return read_mask_noted(mask_path, image_path, image_hw)[0]
 
-    `image_hw` is the (H,W) of the image the mask belongs to; any other size raises
-    MaskMismatchError naming both files. Colour masks use the brightest colour channel;
-    16-bit masks are reduced to 8 bits first.
+
+def read_mask_noted(
+    mask_path: str | os.PathLike[str],
+    image_path: str | os.PathLike[str],
+    image_hw: tuple[int, int],
+) -> tuple[np.ndarray, str | None]:
+    """Read a defect mask as float32 (1,H,W) in {0,1}, plus a note for a mask worth a word (else None).
+
+    Masks are binarized with `>= 128`, except masks whose only values are 0 and 1 (a common export
+    format): there 1 is the defect (note "values 0/1"). A mask with no defect pixel after binarizing gets
+    the note "empty". `image_hw` is the (H,W) of the image the mask belongs to; any other size raises
+    MaskMismatchError naming both files. Colour masks use the brightest colour channel; 16-bit masks
+    are reduced to 8 bits first.
     """
     mask_path = Path(mask_path)
     array = _decode(mask_path)
-    if array.dtype == np.uint16:
-        array = (array >> 8).astype(np.uint8)
     if array.ndim == 3:
         array = array[:, :, :3].max(axis=2)
     mask_hw = (int(array.shape[0]), int(array.shape[1]))
     expected = (int(image_hw[0]), int(image_hw[1]))
     if mask_hw != expected:
         raise MaskMismatchError(mask_path, image_path, mask_hw, expected)
-    return (array >= 128).astype(np.float32)[None, :, :]
+    peak = int(array.max())
+    if peak == 1:
+        return (array >= 1).astype(np.float32)[None, :, :], "values 0/1, read as 1 = defect"
+    if array.dtype == np.uint16:
+        array = (array >> 8).astype(np.uint8)
+    binary = (array >= 128).astype(np.float32)[None, :, :]
+    if not binary.any():
+        return binary, "empty after binarizing (no pixel >= 128)"
+    return binary, None
 
 
 def to_uint8_hwc(image_chw: np.ndarray) -> np.ndarray:
@@ -167,12 +251,4 @@ def write_png_atomic(path: str | os.PathLike[str], array_uint8: np.ndarray) -> N
         raise ValueError(f"Could not encode {path} as PNG (shape {array.shape})")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write {path}: folder {path.parent} does not exist; create it first")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(encoded.tobytes())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
+    write_bytes_atomic(path, encoded.tobytes())

@@ -3,6 +3,8 @@ flag the suspects above the model's label-free image threshold, so a person can 
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -17,6 +19,7 @@ from core.models.base import AnomalyModel
 from core.modelfile import load_model
 from core.progress import CancelToken, Progress
 from core.workflow.common import final, read_batches
+from core.workflow.heldout import held_out_records
 from core.workflow.train import normal_training_records
 
 
@@ -26,6 +29,7 @@ class AuditEntry:
     label: str  # as indexed: "good" or "unknown" for an unsorted folder
     score: float
     suspect: bool  # score >= the model's label-free image threshold
+    held_out: bool = False  # one of the images the model's thresholds were calibrated on
 
 
 def audit_training_set(model_path: Path, data: Path | None = None, device: str = "auto",
@@ -46,12 +50,23 @@ def audit_training_set(model_path: Path, data: Path | None = None, device: str =
     threshold = meta.image_threshold()
     if threshold is None:
         raise ValueError(f"{model_path} stores no image threshold for its map '{meta.default_map}'")
+    held = {r.path for r in held_out_records(meta, index.root, records)}
     scored = yield from score_training_images(model, records, meta.default_map, torch_device, cancel)
-    entries = sorted((AuditEntry(r.path, r.label, score, score >= threshold) for r, score in scored),
-                     key=lambda e: e.score, reverse=True)
+    entries = sorted((AuditEntry(r.path, r.label, score, score >= threshold, r.path in held)
+                      for r, score in scored), key=lambda e: e.score, reverse=True)
     suspects = sum(e.suspect for e in entries)
     yield final("done", 1, f"{suspects} of {len(entries)} training images score above the label-free "
                            f"threshold {threshold:.4g}", entries)
+
+
+def audit_csv(entries: Sequence[AuditEntry]) -> str:
+    """The full ranking as CSV text: file, score, suspect, label, held_out (1 = a calibration image)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "score", "suspect", "label", "held_out"])
+    for e in entries:
+        writer.writerow([str(e.path), f"{e.score:.6g}", int(e.suspect), e.label, int(e.held_out)])
+    return buffer.getvalue()
 
 
 def score_training_images(model: AnomalyModel, records: list[ImageRecord], map_name: str, device: Any,

@@ -18,7 +18,7 @@ def read_batches(records: list[ImageRecord], cancel: CancelToken
                  ) -> Iterator[tuple[list[ImageRecord], list[np.ndarray], list[tuple[Path, str]]]]:
     """Yield (records, images (C,H,W) float32, unreadable [(path, reason)]) in batches of LOAD_BATCH.
 
-    A file that became unreadable after indexing is reported, not fatal.
+    A file that became unreadable after indexing, or too large to decode, is reported, not fatal.
     """
     for start in range(0, len(records), LOAD_BATCH):
         cancel.raise_if_cancelled()
@@ -29,6 +29,9 @@ def read_batches(records: list[ImageRecord], cancel: CancelToken
                 ok_records.append(record)
             except ImageReadError as exc:
                 failed.append((record.path, exc.reason))
+            except MemoryError:
+                failed.append((record.path, "out of memory while decoding; lower DEFECTLAB_MAX_PIXELS or "
+                                            "use a machine with more memory"))
         yield ok_records, images, failed
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from core.data.index import ImageRecord, iter_index_dataset
-from core.data.io import read_mask
+from core.data.io import ImageReadError, MaskMismatchError, read_mask_noted
 from core.device import pick_device
 from core.inference import image_scores, infer_images
 from core.metrics.summary import image_metrics, metrics_at_threshold, pixel_metrics, pixel_metrics_at_threshold
@@ -52,6 +52,33 @@ THRESHOLD_KINDS = ("image", "image_synthetic", "pixel", "pixel_synthetic")
 
 
 @dataclass
+class MaskNotes:
+    """Which defect images give pixel metrics, and why the others do not (by file name)."""
+
+    defect_images: int = 0
+    used: int = 0
+    without_mask: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # no defect pixel after binarizing: left out
+    unusable: list[str] = field(default_factory=list)  # wrong size or unreadable: left out, with the reason
+    zero_one: list[str] = field(default_factory=list)  # 0/1-valued masks, read as 1 = defect (used)
+
+    def summary(self) -> str:
+        """E.g. "pixel metrics from 5 of 6 defect images; no mask: a.png"."""
+        parts = [f"pixel metrics from {self.used} of {self.defect_images} defect images"]
+        for label, names in (("no mask", self.without_mask), ("mask empty after binarizing", self.empty),
+                             ("mask unusable", self.unusable), ("0/1 mask read as 1 = defect", self.zero_one)):
+            if names:
+                parts.append(f"{label}: " + ", ".join(names[:5]) + (f" and {len(names) - 5} more"
+                                                                     if len(names) > 5 else ""))
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"defect_images": self.defect_images, "with_pixel_metrics": self.used,
+                "without_mask": self.without_mask, "empty_mask": self.empty, "unusable_mask": self.unusable,
+                "zero_one_mask": self.zero_one, "summary": self.summary()}
+
+
+@dataclass
 class TestScores:
     """Image scores of every test image and, for images usable at pixel level, maps and masks at metric
     resolution (a defect without a mask counts for image metrics only)."""
@@ -63,6 +90,7 @@ class TestScores:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)  # one per label
     map_paths: list[Path] = field(default_factory=list)  # one per mask
+    mask_notes: MaskNotes = field(default_factory=MaskNotes)
 
     @property
     def has_pixels(self) -> bool:
@@ -91,11 +119,11 @@ def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any,
             result.paths.append(record.path)
             for name, value in image_scores(image_maps, model.config.pooling).items():
                 result.scores.setdefault(name, []).append(value)
-            if record.label != "good" and record.mask_path is None:
-                continue
             hw = image.shape[1:]
-            mask = (read_mask(record.mask_path, record.path, hw)[0] > 0 if record.mask_path
-                    else np.zeros(hw, dtype=bool))
+            mask = np.zeros(hw, dtype=bool) if record.label == "good" else _defect_mask(record, hw,
+                                                                                          result.mask_notes)
+            if mask is None:
+                continue
             small_mask = mask
             for name, value in image_maps.items():
                 small, small_mask = metric_resolution(value, mask, metric_max_side)
@@ -104,6 +132,27 @@ def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any,
             result.map_paths.append(record.path)
         yield Progress("evaluate", len(result.labels), len(records))
     return result
+
+
+def _defect_mask(record: ImageRecord, hw: tuple[int, int], notes: MaskNotes) -> np.ndarray | None:
+    """The (H,W) bool mask of a defect image, or None (noted by name) when it gives no pixel ground truth."""
+    notes.defect_images += 1
+    name = record.path.name
+    if record.mask_path is None:
+        notes.without_mask.append(name)
+        return None
+    try:
+        mask, note = read_mask_noted(record.mask_path, record.path, hw)
+    except (MaskMismatchError, ImageReadError) as exc:
+        notes.unusable.append(f"{record.mask_path.name} ({exc})")
+        return None
+    if note and note.startswith("empty"):
+        notes.empty.append(record.mask_path.name)
+        return None
+    if note:
+        notes.zero_one.append(record.mask_path.name)
+    notes.used += 1
+    return mask[0] > 0
 
 
 def map_metrics(test: TestScores, name: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -162,6 +211,7 @@ def evaluate_model(request: EvaluateRequest, cancel: CancelToken | None = None) 
                          [{"path": str(s.path), "reason": s.reason} for s in index.skipped],
               "thresholds": meta.thresholds, "ms_per_image": 1000 * seconds / max(len(labels), 1),
               "metric_max_side": request.metric_max_side, "maps": per_map,
+              "pixel_ground_truth": test.mask_notes.to_dict(),
               "image_scores": {name: [float(v) for v in values] for name, values in test.scores.items()},
               "labels": labels}
     yield final("done", 1, f"evaluated {len(labels)} images", report)

@@ -16,8 +16,11 @@ import numpy as np
 import torch
 
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
+from core.config_checks import check_config, check_fraction
 from core.data.preprocess import working_image
 from core.device import describe_device, pick_device
+from core.errors import UserError
+from core.fileio import check_output_file
 from core.inference import image_scores, infer_images, match_channels
 from core.metrics.curves import f1_max
 from core.metrics.thresholds import Threshold, label_free_threshold
@@ -30,6 +33,7 @@ from core.synth.anomalies import TextureBank, make_anomaly
 from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
 from core.workflow.common import final, read_batches, skipped_message
+from core.workflow.heldout import held_out_list
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,40 @@ def normal_training_records(index: DatasetIndex) -> list[ImageRecord]:
     return [r for r in index.records if r.label in ("good", "unknown")]
 
 
+def check_train_request(request: TrainRequest) -> tuple[Any, Any, Path]:
+    """Options, settings and the output file, checked before any long work: (method spec, config, out).
+
+    The output folder is created and probed, so a bad `--out` costs seconds, not a training."""
+    check_fraction("--val-fraction", request.val_fraction, 0.0, 1.0)
+    check_fraction("--target-frr", request.target_false_reject_rate, 0.0, 1.0, inclusive_low=False)
+    check_fraction("pixel false-positive rate", request.pixel_false_positive_rate, 0.0, 1.0, inclusive_low=False)
+    if request.options.checkpoint_every < 1:
+        raise UserError(f"--checkpoint-every = {request.options.checkpoint_every} must be at least 1")
+    if request.options.threads is not None and request.options.threads < 1:
+        raise UserError(f"--threads = {request.options.threads} must be at least 1")
+    spec = get_method(request.method)
+    config = spec.config(request.preset, **request.overrides)
+    check_config(config)
+    out = Path(request.out) if request.out else default_model_path(request.data, request.method, request.preset)
+    check_output_file(out, "output model file", inputs=[request.data])
+    return spec, config, out
+
+
 def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Iterator[Progress]:
-    """Index, load, fit, calibrate, save. The last Progress (phase "done") has the model path as result;
-    a cancelled training ends with phase "cancelled" and keeps its checkpoint for a later resume."""
+    """Check, index, load, fit, calibrate, save. The last Progress (phase "done") has the model path as
+    result; a cancelled training (at any point) ends with phase "cancelled" and keeps its checkpoint."""
     cancel = cancel or CancelToken()
+    spec, config, out = check_train_request(request)
+    ckpt = checkpoint_path_for(out)
+    try:
+        yield from _train(request, spec, config, out, ckpt, cancel)
+    except Cancelled:
+        kept = f"; checkpoint kept at {ckpt}, run the same command again to resume" if ckpt.exists() else ""
+        yield final("cancelled", 1, f"training cancelled{kept}", None)
+
+
+def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
+           cancel: CancelToken) -> Iterator[Progress]:
     started = time.perf_counter()
     index = None
     for progress in iter_index_dataset(request.data, cancel=cancel):
@@ -81,13 +115,13 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
     if not train_records:
         raise ValueError(f"no training images in {request.data}")
 
-    spec = get_method(request.method)
-    config = spec.config(request.preset, **request.overrides)
     images: list[np.ndarray] = []
     for step, (_, batch, failed) in enumerate(read_batches(train_records, cancel), start=1):
         images += [working_image(im, config.policy) for im in batch]
         yield Progress("load", min(step * 8, len(train_records)), len(train_records),
                        message=skipped_message(failed))
+    if not images:
+        raise UserError(f"none of the {len(train_records)} training images in {request.data} could be read")
     channels = 3 if any(im.shape[0] == 3 for im in images) else 1
     uint8_images = [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in images]
     config = replace(config, in_channels=channels)
@@ -97,8 +131,6 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
     if perceptual:
         yield Progress("load", len(train_records), len(train_records), message=f"perceptual distance: {perceptual}")
 
-    out = Path(request.out) if request.out else default_model_path(request.data, request.method, request.preset)
-    ckpt = checkpoint_path_for(out)
     if request.fresh:
         ckpt.unlink(missing_ok=True)
     options = replace(request.options, checkpoint_path=ckpt)
@@ -118,6 +150,7 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
         thresholds=thresholds, score_stats=stats,
         training={"data": str(Path(request.data).resolve()), "layout": index.layout,
                   "n_train": len(train_records), "n_validation": len(val_records), "seed": options.seed,
+                  "val_fraction": request.val_fraction, "held_out": held_out_list(index, val_records),
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
                   "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},

@@ -191,3 +191,25 @@ def test_write_png_atomic_then_read_image_round_trip(tmp_path: Path) -> None:
 def test_write_png_atomic_rejects_float(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="uint8"):
         write_png_atomic(tmp_path / "f.png", np.zeros((2, 2), np.float32))
+
+
+def test_mask_checks_name_the_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.data.io import image_hw, mask_size_problem, read_mask_noted  # noqa: PLC0415
+
+    write_png_atomic(tmp_path / "img.png", np.zeros((8, 10), np.uint8))
+    one = np.zeros((8, 10), np.uint8)
+    one[2:4, 2:4] = 1
+    write_png_atomic(tmp_path / "one.png", one)
+    write_png_atomic(tmp_path / "small.png", np.zeros((4, 10), np.uint8))
+    assert image_hw(tmp_path / "img.png") == (8, 10)
+    mask, note = read_mask_noted(tmp_path / "one.png", tmp_path / "img.png", (8, 10))
+    assert mask.sum() == 4 and note == "values 0/1, read as 1 = defect"
+    assert "empty" in read_mask_noted(tmp_path / "small.png", tmp_path / "img.png", (4, 10))[1]
+    assert "small.png is 10x4, the image 10x8" in mask_size_problem(tmp_path / "small.png", tmp_path / "img.png")
+    assert mask_size_problem(tmp_path / "one.png", tmp_path / "img.png") is None
+    monkeypatch.setenv("DEFECTLAB_MAX_PIXELS", "50")
+    with pytest.raises(ImageReadError, match="too large to decode safely: 10x8"):
+        read_image(tmp_path / "img.png")
+    monkeypatch.setenv("DEFECTLAB_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="DEFECTLAB_MAX_PIXELS"):
+        read_image(tmp_path / "img.png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,55 @@ def test_predict_never_writes_into_its_input(tiny_model: Path, tmp_path: Path, w
     skipped = sorted(Path(r["file"]).name for r in rows if r["verdict"] == "skipped")
     assert skipped == bad
     assert sorted(Path(r["file"]).name for r in rows if r["verdict"] != "skipped") == ["a.png", "b.png"]
+
+
+@pytest.fixture()
+def bad_data(tiny_demo: Path, tmp_path: Path) -> Path:
+    """The tiny MVTec demo copied, plus unreadable files in train/good and test/<type>."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_demo, data, symlinks=True)
+    make_lot_with_bad_files(data / "train" / "good" / "junk")
+    make_lot_with_bad_files(data / "test" / "scratch" / "junk")
+    return data
+
+
+def test_every_writer_leaves_its_inputs_alone(tiny_model: Path, bad_data: Path, tmp_path: Path):
+    """evaluate --json, audit --csv, train --out, predict maps + report, a project file: inputs byte-identical."""
+    from core.cli.main import main  # noqa: PLC0415
+    from core.project import Project, save_project  # noqa: PLC0415
+
+    model_copy = tmp_path / "models" / "m.safetensors"
+    model_copy.parent.mkdir()
+    model_copy.write_bytes(tiny_model.read_bytes())
+    before = {"data": _snapshot(bad_data), "models": _snapshot(model_copy.parent)}
+    out = tmp_path / "out"
+    assert main(["evaluate", "--model", str(model_copy), "--data", str(bad_data), "--device", "cpu",
+                 "--json", str(out / "metrics.json")]) == 0
+    assert main(["audit", "--model", str(model_copy), "--data", str(bad_data), "--device", "cpu",
+                 "--csv", str(out / "audit.csv")]) == 0
+    assert main(["predict", "--model", str(model_copy), "--input", str(bad_data / "test"), "--device", "cpu",
+                 "--out", str(out / "pred"), "--report", str(out / "report")]) == 0
+    assert main(["train", "--data", str(bad_data), "--method", "ae-l2", "--epochs", "1", "--batch-size", "4",
+                 "--device", "cpu", "--out", str(out / "again.safetensors")]) == 0
+    save_project(out / "p", Project(dataset=bad_data, models=(model_copy,)))
+    assert _snapshot(bad_data) == before["data"]
+    assert _snapshot(model_copy.parent) == before["models"]
+    written = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert {"metrics.json", "audit.csv", "scores.csv", "report.html", "again.safetensors"} <= set(written)
+    assert not [name for name in written if name.endswith(".tmp")]
+
+
+def test_overlays_of_same_named_inputs_do_not_overwrite_each_other(tiny_model: Path, tmp_path: Path):
+    lot = tmp_path / "lot"
+    lot.mkdir()
+    rng = np.random.default_rng(1)
+    write_png_atomic(lot / "a.png", rng.integers(0, 255, (32, 32), dtype=np.uint8))
+    (lot / "a.jpg").write_bytes(_jpeg(rng.integers(0, 255, (32, 32), dtype=np.uint8)))
+    last_progress(predict_folder(PredictRequest(tiny_model, lot, tmp_path / "out", device="cpu")))
+    assert sorted(p.name for p in (tmp_path / "out" / "maps").iterdir()) == ["a_jpg_overlay.png", "a_overlay.png"]
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    import cv2  # noqa: PLC0415
+
+    return cv2.imencode(".jpg", pixels)[1].tobytes()
