@@ -57,6 +57,17 @@ class MethodConfig:
         return cls(**fixed)
 
 
+@dataclass(frozen=True)
+class FeatureScale:
+    """One encoder scale a method exposes. For an input (N,C,H,W) its features are (N,channels,H/stride,
+    W/stride); `receptive_field` is the side, in input pixels, that one feature location sees."""
+
+    name: str
+    channels: int
+    stride: int
+    receptive_field: int
+
+
 class AnomalyModel(nn.Module):
     """Base of every method. Inputs are images (N,C,S,S) in [0,1] at `config.input_size`."""
 
@@ -88,6 +99,19 @@ class AnomalyModel(nn.Module):
         """Anomaly maps {name: (N,1,S,S)} and the reconstruction (N,C,S,S) in [0,1], or None for
         methods that do not reconstruct."""
         raise NotImplementedError
+
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        """The encoder scales `encoder_features` returns, finest first; () for methods that expose none."""
+        return ()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """Multi-scale encoder features of images (N,C,H,W) in [0,1]: one (N,C_i,H_i,W_i) per scale of
+        `feature_scales` (only the first `count` when given).
+
+        Each method applies the input normalisation it was trained on and takes every stage after its
+        normalisation and activation, so the features are the ones its decoder learned to read.
+        """
+        raise NotImplementedError(f"{self.method or type(self).__name__} exposes no encoder features")
 
     def training_stats(self) -> dict[str, Any]:
         """Extra live statistics for the GUI (e.g. memory-slot usage); JSON-friendly values."""

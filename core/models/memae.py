@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from core.models.base import AnomalyModel, MethodConfig
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
 from core.models.memory import MemoryReadout, ShrinkageMemory, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.models.trustmae import ResidualDecoder, ResidualEncoder, check_input_size, level_widths
@@ -64,6 +64,13 @@ class MemAE(AnomalyModel):
         """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""
         readout = self.memory(self.encoder(x * 2.0 - 1.0))
         return self.decoder(readout.features), readout
+
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        return self.encoder.scales()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,H,W) in [0,1], mapped to [-1,1] as in training -> stem and stride-2 stages after BN + ReLU."""
+        return self.encoder.features(images * 2.0 - 1.0, count)
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config

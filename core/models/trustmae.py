@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import AnomalyModel, MethodConfig
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
+from core.models.blocks import run_stages, stage_scales
 from core.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_discriminator_loss,
                                        hinge_generator_loss)
 from core.models.feature_loss import FeatureLoss
@@ -108,11 +109,22 @@ class ResidualEncoder(nn.Module):
         layers: list[nn.Module] = [_conv_norm_relu(nn.Conv2d(in_channels, widths[0], 7, 1, 3), widths[0])]
         for previous, width in zip(widths[:-1], widths[1:]):
             layers.append(_conv_norm_relu(nn.Conv2d(previous, width, 3, 2, 1), width))
+        self.levels = len(layers)  # stem + down-samplings: the feature scales
         layers += [ResidualBlock(widths[-1]) for _ in range(residual_blocks)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def scales(self) -> tuple[FeatureScale, ...]:
+        """The stem and each stride-2 stage (Conv -> BN -> ReLU), finest first."""
+        convs = [stage[0] for stage in self.layers[:self.levels]]
+        return stage_scales([c.out_channels for c in convs], [(c.kernel_size[0], c.stride[0]) for c in convs])
+
+    def features(self, x: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,S,S) in [-1,1] -> the output of the stem and of each stride-2 stage after BN and ReLU."""
+        levels = self.levels if count is None else min(count, self.levels)
+        return run_stages(self.layers, x, levels)
 
 
 class ResidualDecoder(nn.Module):
@@ -169,6 +181,13 @@ class TrustMAE(AnomalyModel):
         """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""
         readout = self.memory(self.encoder(x * 2.0 - 1.0))
         return self.decoder(readout.features), readout
+
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        return self.encoder.scales()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,H,W) in [0,1], mapped to [-1,1] as in training -> stem and stride-2 stages after BN + ReLU."""
+        return self.encoder.features(images * 2.0 - 1.0, count)
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config
