@@ -78,6 +78,7 @@ class AnomalyModel(nn.Module):
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
         self.config = config
+        self._observed: dict[str, float] = {}  # set by training_losses, see `observability`
 
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError
@@ -112,6 +113,13 @@ class AnomalyModel(nn.Module):
         normalisation and activation, so the features are the ones its decoder learned to read.
         """
         raise NotImplementedError(f"{self.method or type(self).__name__} exposes no encoder features")
+
+    def observability(self) -> dict[str, float]:
+        """What the last training batch says about the method beyond its losses, e.g. memory addressing
+        sparsity (memory_slots_used, memory_top_weight), trust-region shares (trust_pulled / _pushed /
+        _ignored) and the weighted loss terms (weighted_<loss>) that make up the minimized total. {} for
+        methods with nothing to add."""
+        return dict(self._observed)
 
     def training_stats(self) -> dict[str, Any]:
         """Extra live statistics for the GUI (e.g. memory-slot usage); JSON-friendly values."""

@@ -37,7 +37,7 @@ from torch import nn
 from core.models.base import AnomalyModel, FeatureScale, MethodConfig
 from core.models.blocks import run_stages, stage_scales
 from core.models.cmam import ConcatFusion, FeatureRepair
-from core.models.memory import ShrinkageMemory, entropy_loss
+from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l1_map
 from core.scoring.msfr import msfr_map
@@ -249,6 +249,9 @@ class CMAAE(AnomalyModel):
         rec = (recon - (batch * 2.0 - 1.0)).abs().mean()  # in the tanh range [-1,1]
         sparsity = entropy_loss(weights)
         total = self.config.weight_rec * rec + self.config.weight_sparsity * sparsity
+        self._observed = {**addressing_stats(weights),
+                          "weighted_l1": self.config.weight_rec * float(rec.detach()),
+                          "weighted_entropy": self.config.weight_sparsity * float(sparsity.detach())}
         return {"total": total, "l1": rec.detach(), "entropy": sparsity.detach()}
 
     def feature_scales(self) -> tuple[FeatureScale, ...]:

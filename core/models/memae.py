@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from core.models.base import AnomalyModel, FeatureScale, MethodConfig
-from core.models.memory import MemoryReadout, ShrinkageMemory, entropy_loss
+from core.models.memory import MemoryReadout, ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.models.trustmae import ResidualDecoder, ResidualEncoder, check_input_size, level_widths
 from core.scoring.maps import l1_map, l2_map, ssim_residual_map
@@ -81,6 +81,8 @@ class MemAE(AnomalyModel):
         mse = F.mse_loss(recon, batch * 2.0 - 1.0)
         entropy = entropy_loss(readout.weights)
         total = mse + self.config.entropy_weight * entropy
+        self._observed = {**addressing_stats(readout.weights), "weighted_l2": float(mse.detach()),
+                          "weighted_entropy": self.config.entropy_weight * float(entropy.detach())}
         return {"total": total, "l2": mse.detach(), "entropy": entropy.detach()}
 
     @torch.no_grad()

@@ -28,7 +28,8 @@ from core.models.blocks import run_stages, stage_scales
 from core.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_discriminator_loss,
                                        hinge_generator_loss)
 from core.models.feature_loss import FeatureLoss
-from core.models.memory import MemoryReadout, TrustMemory, margin_loss, trust_region_loss
+from core.models.memory import (MemoryReadout, TrustMemory, addressing_stats, margin_loss, trust_region_fractions,
+                                trust_region_loss)
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l2_map, ssim_residual_map
 from core.scoring.perceptual import available_backbone, perceptual_map
@@ -226,6 +227,9 @@ class TrustMAE(AnomalyModel):
             # whose weights the engine has already updated in place by then.
             losses["discriminator"] = hinge_discriminator_loss(real_logits, self.discriminator(recon.detach())[0])
         total = sum(weights[name] * value for name, value in parts.items())
+        weighted = {f"weighted_{name}": weights[name] * float(value.detach()) for name, value in parts.items()}
+        self._observed = {**addressing_stats(readout.weights),
+                          **trust_region_fractions(readout.distances, c.trust_threshold), **weighted}
         losses["generator" if self.discriminator is not None else "total"] = total
         return {**losses, **{name: value.detach() for name, value in parts.items()}}
 

@@ -29,6 +29,7 @@ from core.progress import CancelToken, Cancelled, Progress
 from core.synth.anomalies import TextureBank, make_anomaly
 from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
+from core.training.observability import TrainingSummary
 from core.workflow.common import final, read_batches, skipped_message
 
 
@@ -103,7 +104,10 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
         ckpt.unlink(missing_ok=True)
     options = replace(request.options, checkpoint_path=ckpt)
     fit_started = time.perf_counter()
-    for progress in fit(model, TrainingImages(uint8_images, config.policy, config.augment), options, cancel):
+    training_images = TrainingImages(uint8_images, config.policy, config.augment)
+    summary = TrainingSummary(training_images.steps_per_epoch(config.batch_size))  # the last epoch
+    for progress in fit(model, training_images, options, cancel):
+        summary.add(progress)
         yield progress
         if progress.phase == "cancelled":
             return
@@ -120,6 +124,7 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
                   "n_train": len(train_records), "n_validation": len(val_records), "seed": options.seed,
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
                   "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
+                  "observability": summary.summary(),
                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     )
     save_model(out, model.cpu(), meta)

@@ -29,6 +29,8 @@ def test_model_file_carries_label_free_thresholds(trained: Path, tiny_demo: Path
     meta = read_meta(trained)
     assert meta.method == "ae-ssim" and meta.in_channels == 3 and meta.default_map == "ssim"
     assert meta.training["n_train"] + meta.training["n_validation"] == 12
+    train = meta.training["observability"]["train"]  # means over the last epoch
+    assert train["steps"] >= 1 and train["losses"]["ssim"] > 0 and train["observability"] == {}  # no memory
     for name in ("l1", "l2", "ssim"):
         assert "held-out normal" in meta.thresholds[name]["image"]["how"]
         assert meta.thresholds[name]["pixel"]["value"] > 0
