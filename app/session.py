@@ -79,6 +79,9 @@ class Session(QObject):
         pixel = self.meta.pixel_threshold(map_name)
         stored = self.meta.threshold(map_name, "image")
         how = f"{FROM_MODEL}: {stored.how}" if stored is not None else f"{FROM_MODEL}: none stored"
+        notes = self.meta.threshold_notes(map_name)
+        if notes:
+            how += f" ({notes})"
         return Thresholds(map_name, float("inf") if image is None else image,
                           float("inf") if pixel is None else pixel, None, how)
 

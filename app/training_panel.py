@@ -231,7 +231,8 @@ class TrainingPanel(QWidget):
         if last.phase == "failed":
             return  # _failed already reported it
         if last.phase == "done" and isinstance(last.result, Path):
-            self.status.setText(f"Done: model written to {last.result}")
+            # The message also says which synthetic-split calibrations are degenerate.
+            self.status.setText(f"Done: {last.message or f'model written to {last.result}'}")
             self.trainingFinished.emit(last.result)
         else:
             self.status.setText(last.message or "Training cancelled; the checkpoint is kept: Train resumes it.")

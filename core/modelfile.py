@@ -46,7 +46,9 @@ class ModelMeta:
     input_size: int
     default_map: str
     map_names: list[str]
-    # thresholds[map][("image"|"pixel")] = {"value": float, "how": str}
+    # thresholds[map][kind] = {"value": float, "how": str, "false_reject_rate": float, ...}, kind "image",
+    # "pixel", "image_synthetic" or "pixel_synthetic"; a synthetic one with "degenerate": true (and a
+    # "reason") is kept for the record but is no operating point
     thresholds: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # score_stats[map] = statistics of held-out normal images (image scores and pixel values)
     score_stats: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -55,9 +57,27 @@ class ModelMeta:
     code_version: str = core.__version__
 
     def threshold(self, map_name: str, kind: str) -> Threshold | None:
-        """The stored threshold of `kind` ("image", "pixel", ...) for a map, with how it was set."""
+        """The stored threshold of `kind` ("image", "pixel", ...) for a map, with how it was set; None when
+        there is none or its calibration was degenerate."""
         entry = self.thresholds.get(map_name, {}).get(kind)
-        return None if entry is None else Threshold.from_dict(entry)
+        return None if entry is None or entry.get("degenerate") else Threshold.from_dict(entry)
+
+    def degenerate_thresholds(self) -> list[tuple[str, str, str]]:
+        """(map, kind, reason) of every stored threshold whose calibration was degenerate."""
+        return [(name, kind, entry.get("reason", "degenerate calibration"))
+                for name, kinds in sorted(self.thresholds.items()) for kind, entry in sorted(kinds.items())
+                if entry.get("degenerate")]
+
+    def threshold_notes(self, map_name: str) -> str:
+        """One line for users: the held-out false-reject rate of the map's stored thresholds and which
+        synthetic-split calibrations are degenerate ("" when nothing is stored)."""
+        parts = []
+        for kind, entry in sorted(self.thresholds.get(map_name, {}).items()):
+            if entry.get("degenerate"):
+                parts.append(f"{kind}: degenerate calibration, not offered")
+            elif "false_reject_rate" in entry:
+                parts.append(f"{kind}: rejects {entry['false_reject_rate']:.1%} of held-out good parts")
+        return "; ".join(parts)
 
     def image_threshold(self, map_name: str | None = None) -> float | None:
         entry = self.thresholds.get(map_name or self.default_map, {}).get("image")

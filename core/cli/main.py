@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.cli.progressbar import run_to_end
-from core.cli.tables import metrics_table, per_type_table, render_table
+from core.cli.tables import metrics_table, per_type_table, render_table, threshold_table
 from core.data.index import resolve_data_root
 from core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXPECTED_ERRORS, UserError, user_message
 from core.fileio import check_output_file, check_output_folder, write_text_atomic
@@ -109,7 +109,11 @@ def print_report(report: dict[str, Any]) -> None:
           f"{counts['good']} good + {counts['defective']} defective test images, "
           f"{report['ms_per_image']:.1f} ms/image (incl. reading)")
     print(metrics_table(report))
-    print("* = the model's default map. P/R/F1 use the label-free image threshold stored in the model.\n")
+    print("* = the model's default map. P/R/F1 use the label-free image threshold stored in the model; FRR = "
+          "share of good parts it rejects.\n")
+    print(threshold_table(report))
+    print("FRR of a pixel threshold: good parts with any pixel at or above it. A degenerate calibration is no "
+          "better than flagging every part and is not offered as a threshold.\n")
     print(per_type_table(report))
     truth = report.get("pixel_ground_truth", {})
     if truth.get("defect_images"):

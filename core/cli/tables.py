@@ -25,11 +25,34 @@ def metrics_table(report: dict[str, Any]) -> str:
     for name in names:
         m = report["maps"][name]
         at = m.get("at_label_free_thresholds", {}).get("image", {})
-        label_free = f"{_fmt(at.get('precision'))}/{_fmt(at.get('recall'))}/{_fmt(at.get('f1'))}" if at else "-"
+        label_free = f"{_prf(at)} ({_pct(at.get('false_reject_rate'))})" if at else "-"
         marker = "*" if name == report["default_map"] else ""
         rows.append([name + marker] + [_fmt(m.get(key)) for key, _ in COLUMNS] + [label_free])
-    headers = ["map"] + [title for _, title in COLUMNS] + ["P/R/F1 @ label-free thr"]
+    headers = ["map"] + [title for _, title in COLUMNS] + ["P/R/F1 (FRR) @ label-free thr"]
     return render_table(headers, rows)
+
+
+def _prf(at: dict[str, Any]) -> str:
+    return f"{_fmt(at.get('precision'))}/{_fmt(at.get('recall'))}/{_fmt(at.get('f1'))}"
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
+
+
+def threshold_table(report: dict[str, Any]) -> str:
+    """One row per stored label-free threshold of every map: its precision/recall/F1 on the test set, the
+    share of good test parts it rejects (FRR), the share it rejected of the held-out good images, and
+    whether its calibration was degenerate."""
+    names = sorted(report["maps"], key=lambda n: (n != report["default_map"], n))
+    rows = []
+    for name in names:
+        for kind, at in report["maps"][name].get("at_label_free_thresholds", {}).items():
+            status = "DEGENERATE: not usable" if at.get("degenerate") else "usable"
+            rows.append([name, kind, f"{at['threshold']:.4g}", _prf(at), _pct(at.get("false_reject_rate")),
+                         _pct(at.get("calibration_false_reject_rate")), status])
+    headers = ["map", "threshold", "value", "P/R/F1", "FRR good (test)", "FRR good (held-out)", "calibration"]
+    return render_table(headers, rows) if rows else "no label-free thresholds stored"
 
 
 def per_type_table(report: dict[str, Any]) -> str:

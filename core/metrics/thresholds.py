@@ -13,7 +13,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Threshold", "normal_quantile_threshold", "label_free_threshold"]
+__all__ = ["Threshold", "normal_quantile_threshold", "label_free_threshold", "false_reject_rate",
+           "flag_everything_f1", "degenerate_reason", "DEGENERATE_F1_MARGIN"]
+
+# An F1-max calibration whose F1 is within this of the flag-everything F1 is no operating point.
+DEGENERATE_F1_MARGIN = 0.005
 
 
 def _check_rate(rate: float) -> float:
@@ -148,3 +152,51 @@ def label_free_threshold(
         f"(target false-reject rate {rate * 100:.6g}%)"
     )
     return Threshold(value=value, how=how)
+
+
+def false_reject_rate(normal_scores: np.ndarray, threshold: float) -> float:
+    """Share of normal scores (any shape, ravelled) at or above `threshold`: the good parts it rejects.
+
+    Example: scores [0.1, 0.2, 0.3, 0.4], threshold 0.3 -> 2 of 4 flagged -> 0.5.
+    """
+    scores = _check_normal_scores(normal_scores)
+    return float(np.count_nonzero(scores >= float(threshold))) / scores.size
+
+
+def flag_everything_f1(defect_share: float) -> float:
+    """F1 of flagging every item when a share p of them is defective: precision p, recall 1, so
+    F1 = 2p / (1 + p). Example: p = 0.5 -> 2/3."""
+    p = float(defect_share)
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"defect share must be in (0, 1], got {defect_share!r}")
+    return 2.0 * p / (1.0 + p)
+
+
+def degenerate_reason(f1: float, threshold: float, scores: np.ndarray, labels: np.ndarray,
+                      margin: float = DEGENERATE_F1_MARGIN) -> str | None:
+    """Why an F1-max threshold found on a (synthetic) labelled split is no operating point, or None.
+
+    Degenerate when its F1 is no better than flagging everything (F1 <= 2p/(1+p) + margin, p = share of
+    defective items in the split) or when the threshold is at or below the lowest score (it flags all).
+
+    Args:
+        f1: the F1 the threshold reached on the split.
+        threshold: the F1-max threshold (defective iff score >= threshold).
+        scores: shape (n,) scores of the split (any shape is ravelled).
+        labels: matching booleans, True = defective.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    labels = np.asarray(labels, dtype=bool).ravel()
+    if scores.size == 0 or scores.size != labels.size:
+        raise ValueError(f"need matching, non-empty scores and labels, got {scores.size} and {labels.size}")
+    p = float(labels.mean())
+    if p == 0.0:
+        return "the split has no defective item, so F1 says nothing"
+    everything = flag_everything_f1(p)
+    if float(threshold) <= float(scores.min()):
+        return (f"the threshold is at or below the lowest score of the split, so it flags every part "
+                f"(F1 {f1:.3f} = flag-everything {everything:.3f} at {p:.0%} defective)")
+    if f1 <= everything + margin:
+        return (f"its F1 {f1:.3f} is no better than flagging every part ({everything:.3f} at {p:.0%} "
+                "defective): the scores do not separate the synthetic defects from good parts")
+    return None

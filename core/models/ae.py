@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import AnomalyModel, MethodConfig
-from core.models.blocks import ConvSpec, conv_stack, transposed_stack
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
+from core.models.blocks import ConvSpec, conv_stack, run_stages, stage_scales, transposed_stack
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import RECONSTRUCTION_MAPS
 from core.scoring.ssim import ssim_loss
@@ -60,6 +60,7 @@ class ConvAutoencoder(AnomalyModel):
         encoder_channels = [config.in_channels] + [s.channels for s in down]
         decoder_layers = [ConvSpec(encoder_channels[i], s.kernel, s.stride, s.padding)
                           for i, s in zip(range(len(down) - 1, 0, -1), up[:-1])]
+        self._scales = stage_scales([s.channels for s in down], [(s.kernel, s.stride) for s in down], "conv")
         self.encoder = nn.Sequential(conv_stack(config.in_channels, down),
                                      nn.Conv2d(down[-1].channels, config.latent_dim, 8, 1, 0))
         self.decoder = nn.Sequential(
@@ -70,6 +71,17 @@ class ConvAutoencoder(AnomalyModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(self.encoder(x)))
+
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        """Every Conv + LeakyReLU layer of the encoder (the 1x1 latent code is not a scale)."""
+        return self._scales
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,H,W) in [0,1] (the range the autoencoder is trained on) -> each conv layer after its
+        LeakyReLU, [(N,C_i,H/stride_i,W/stride_i)]."""
+        layers = list(self.encoder[0])
+        stages = [nn.Sequential(conv, act) for conv, act in zip(layers[::2], layers[1::2])]
+        return run_stages(stages, images, count)
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config

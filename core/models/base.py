@@ -57,6 +57,17 @@ class MethodConfig:
         return cls(**fixed)
 
 
+@dataclass(frozen=True)
+class FeatureScale:
+    """One encoder scale a method exposes. For an input (N,C,H,W) its features are (N,channels,H/stride,
+    W/stride); `receptive_field` is the side, in input pixels, that one feature location sees."""
+
+    name: str
+    channels: int
+    stride: int
+    receptive_field: int
+
+
 class AnomalyModel(nn.Module):
     """Base of every method. Inputs are images (N,C,S,S) in [0,1] at `config.input_size`."""
 
@@ -67,6 +78,7 @@ class AnomalyModel(nn.Module):
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
         self.config = config
+        self._observed: dict[str, float] = {}  # set by training_losses, see `observability`
 
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError
@@ -88,6 +100,26 @@ class AnomalyModel(nn.Module):
         """Anomaly maps {name: (N,1,S,S)} and the reconstruction (N,C,S,S) in [0,1], or None for
         methods that do not reconstruct."""
         raise NotImplementedError
+
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        """The encoder scales `encoder_features` returns, finest first; () for methods that expose none."""
+        return ()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """Multi-scale encoder features of images (N,C,H,W) in [0,1]: one (N,C_i,H_i,W_i) per scale of
+        `feature_scales` (only the first `count` when given).
+
+        Each method applies the input normalisation it was trained on and takes every stage after its
+        normalisation and activation, so the features are the ones its decoder learned to read.
+        """
+        raise NotImplementedError(f"{self.method or type(self).__name__} exposes no encoder features")
+
+    def observability(self) -> dict[str, float]:
+        """What the last training batch says about the method beyond its losses, e.g. memory addressing
+        sparsity (memory_slots_used, memory_top_weight), trust-region shares (trust_pulled / _pushed /
+        _ignored) and the weighted loss terms (weighted_<loss>) that make up the minimized total. {} for
+        methods with nothing to add."""
+        return dict(self._observed)
 
     def training_stats(self) -> dict[str, Any]:
         """Extra live statistics for the GUI (e.g. memory-slot usage); JSON-friendly values."""

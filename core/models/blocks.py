@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
+import torch
 from torch import nn
+
+from core.models.base import FeatureScale
+from core.scoring.msfr import receptive_fields
 
 
 @dataclass(frozen=True)
@@ -38,3 +43,23 @@ def transposed_stack(in_channels: int, layers: list[ConvSpec], slope: float = 0.
         modules.append(nn.LeakyReLU(slope, inplace=True))
         in_channels = spec.channels
     return nn.Sequential(*modules)
+
+
+def stage_scales(channels: list[int], layers: list[tuple[int, int]], prefix: str = "stage"
+                 ) -> tuple[FeatureScale, ...]:
+    """FeatureScales of a chain of conv stages: out channels and (kernel, stride) of each stage's conv."""
+    strides, jump = [], 1
+    for _, stride in layers:
+        jump *= stride
+        strides.append(jump)
+    return tuple(FeatureScale(f"{prefix}{i + 1}", c, s, r)
+                 for i, (c, s, r) in enumerate(zip(channels, strides, receptive_fields(layers))))
+
+
+def run_stages(stages: Sequence[nn.Module], x: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+    """Output of each of the first `count` stages (all when None) of a chain, [(N,C_i,H_i,W_i)]."""
+    out = []
+    for stage in stages[:count]:
+        x = stage(x)
+        out.append(x)
+    return out

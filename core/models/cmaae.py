@@ -34,20 +34,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import AnomalyModel, MethodConfig
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
+from core.models.blocks import run_stages, stage_scales
 from core.models.cmam import ConcatFusion, FeatureRepair
-from core.models.memory import ShrinkageMemory, entropy_loss
+from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l1_map
-from core.scoring.msfr import SCALES, msfr_map, receptive_fields
+from core.scoring.msfr import msfr_map
 from core.scoring.perceptual import perceptual_map
 from core.synth.anomalies import gaaga
 from core.training.phases import OptimizerSpec, Phase
 
 MEMORIES = ("cmam", "mam")
 FUSIONS = ("gates", "concat")
-# (kernel, stride) of the encoder's first three layers (Table I): the MSFR scales 1-3.
-SCALE_LAYERS = [(4, 2), (3, 1), (4, 2)]
 
 
 @dataclass(frozen=True)
@@ -152,13 +151,17 @@ class PatchEncoder(nn.Module):
             x = block(x)
         return x
 
-    def scales(self, x: torch.Tensor, count: int = SCALES) -> list[torch.Tensor]:
-        """Outputs of the first `count` blocks, [(B,C_i,H_i,W_i)]; any input size."""
-        out = []
-        for block in self.blocks[:count]:
-            x = block(x)
-            out.append(x)
-        return out
+    def scales(self) -> tuple[FeatureScale, ...]:
+        """The five conv blocks before the code (Conv -> [BN] -> LeakyReLU), finest first."""
+        convs = [block[0] for block in self.blocks[:-1]]
+        return stage_scales([c.out_channels for c in convs], [(c.kernel_size[0], c.stride[0]) for c in convs],
+                            "block")
+
+    def features(self, x: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(B,C,H,W) in [-1,1] -> outputs of the first `count` conv blocks (all five when None) after their
+        activation, [(B,C_i,H_i,W_i)]; any input size."""
+        blocks = len(self.blocks) - 1
+        return run_stages(self.blocks, x, blocks if count is None else min(count, blocks))
 
 
 class PatchDecoder(nn.Module):
@@ -246,16 +249,21 @@ class CMAAE(AnomalyModel):
         rec = (recon - (batch * 2.0 - 1.0)).abs().mean()  # in the tanh range [-1,1]
         sparsity = entropy_loss(weights)
         total = self.config.weight_rec * rec + self.config.weight_sparsity * sparsity
+        self._observed = {**addressing_stats(weights),
+                          "weighted_l1": self.config.weight_rec * float(rec.detach()),
+                          "weighted_entropy": self.config.weight_sparsity * float(sparsity.detach())}
         return {"total": total, "l1": rec.detach(), "entropy": sparsity.detach()}
 
-    def encoder_scales(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[float]]:
-        """MSFR scales 1-3 of an image (N,C,S,S) in [0,1] and their receptive-field areas.
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        return self.encoder.scales()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """Encoder blocks of an image (N,C,H,W) in [0,1], mapped to [-1,1] as in training.
 
         The conv blocks run on the whole image rather than patch by patch: the same weights, no seams at
         patch borders, and one pass instead of K.
         """
-        feats = self.encoder.scales(x * 2.0 - 1.0, SCALES)
-        return feats, [float(side * side) for side in receptive_fields(SCALE_LAYERS)]
+        return self.encoder.features(images * 2.0 - 1.0, count)
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from core.models.base import AnomalyModel, MethodConfig
-from core.models.memory import MemoryReadout, ShrinkageMemory, entropy_loss
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
+from core.models.memory import MemoryReadout, ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.models.trustmae import ResidualDecoder, ResidualEncoder, check_input_size, level_widths
 from core.scoring.maps import l1_map, l2_map, ssim_residual_map
@@ -65,6 +65,13 @@ class MemAE(AnomalyModel):
         readout = self.memory(self.encoder(x * 2.0 - 1.0))
         return self.decoder(readout.features), readout
 
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        return self.encoder.scales()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,H,W) in [0,1], mapped to [-1,1] as in training -> stem and stride-2 stages after BN + ReLU."""
+        return self.encoder.features(images * 2.0 - 1.0, count)
+
     def phases(self) -> tuple[Phase, ...]:
         c = self.config
         return (Phase("train", c.epochs, (OptimizerSpec("total", (), c.lr, weight_decay=c.weight_decay),)),)
@@ -74,6 +81,8 @@ class MemAE(AnomalyModel):
         mse = F.mse_loss(recon, batch * 2.0 - 1.0)
         entropy = entropy_loss(readout.weights)
         total = mse + self.config.entropy_weight * entropy
+        self._observed = {**addressing_stats(readout.weights), "weighted_l2": float(mse.detach()),
+                          "weighted_entropy": self.config.entropy_weight * float(entropy.detach())}
         return {"total": total, "l2": mse.detach(), "entropy": entropy.detach()}
 
     @torch.no_grad()

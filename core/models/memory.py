@@ -97,6 +97,29 @@ def trust_region_loss(distances: torch.Tensor, trust_threshold: float) -> torch.
     return (r * distances.min(dim=1).values).mean()
 
 
+@torch.no_grad()
+def trust_region_fractions(distances: torch.Tensor, trust_threshold: float) -> dict[str, float]:
+    """Shares of locations the trust region pulls (r = +1), pushes (r = -1) and ignores (r = 0), from (P,M)
+    distances; they sum to 1. A push share that stays 0 means delta2 never lets the memory move away."""
+    r, _ = trust_region_weights(distances, trust_threshold)
+    return {"trust_pulled": float((r > 0).float().mean()), "trust_pushed": float((r < 0).float().mean()),
+            "trust_ignored": float((r == 0).float().mean())}
+
+
+@torch.no_grad()
+def addressing_stats(weights: torch.Tensor) -> dict[str, float]:
+    """Sparsity of (P,M) addressing weights over one batch.
+
+    memory_slots_used: slots with a nonzero weight at some location (they survived top-k or shrinkage);
+    memory_top_weight: mean over locations of the largest weight (1 = each location reads one slot);
+    memory_nonzero: mean number of nonzero weights per location.
+    """
+    nonzero = weights > 0
+    return {"memory_slots_used": float(nonzero.any(0).sum()),
+            "memory_top_weight": float(weights.max(1).values.mean()),
+            "memory_nonzero": float(nonzero.sum(1).float().mean())}
+
+
 # --- MemAE (cosine similarity, hard shrinkage, entropy) ---------------------------------------------------
 
 def cosine_addressing(z: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:

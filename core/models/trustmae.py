@@ -23,11 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import AnomalyModel, MethodConfig
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
+from core.models.blocks import run_stages, stage_scales
 from core.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_discriminator_loss,
                                        hinge_generator_loss)
 from core.models.feature_loss import FeatureLoss
-from core.models.memory import MemoryReadout, TrustMemory, margin_loss, trust_region_loss
+from core.models.memory import (MemoryReadout, TrustMemory, addressing_stats, margin_loss, trust_region_fractions,
+                                trust_region_loss)
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l2_map, ssim_residual_map
 from core.scoring.perceptual import available_backbone, perceptual_map
@@ -108,11 +110,22 @@ class ResidualEncoder(nn.Module):
         layers: list[nn.Module] = [_conv_norm_relu(nn.Conv2d(in_channels, widths[0], 7, 1, 3), widths[0])]
         for previous, width in zip(widths[:-1], widths[1:]):
             layers.append(_conv_norm_relu(nn.Conv2d(previous, width, 3, 2, 1), width))
+        self.levels = len(layers)  # stem + down-samplings: the feature scales
         layers += [ResidualBlock(widths[-1]) for _ in range(residual_blocks)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def scales(self) -> tuple[FeatureScale, ...]:
+        """The stem and each stride-2 stage (Conv -> BN -> ReLU), finest first."""
+        convs = [stage[0] for stage in self.layers[:self.levels]]
+        return stage_scales([c.out_channels for c in convs], [(c.kernel_size[0], c.stride[0]) for c in convs])
+
+    def features(self, x: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,S,S) in [-1,1] -> the output of the stem and of each stride-2 stage after BN and ReLU."""
+        levels = self.levels if count is None else min(count, self.levels)
+        return run_stages(self.layers, x, levels)
 
 
 class ResidualDecoder(nn.Module):
@@ -170,6 +183,13 @@ class TrustMAE(AnomalyModel):
         readout = self.memory(self.encoder(x * 2.0 - 1.0))
         return self.decoder(readout.features), readout
 
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        return self.encoder.scales()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,H,W) in [0,1], mapped to [-1,1] as in training -> stem and stride-2 stages after BN + ReLU."""
+        return self.encoder.features(images * 2.0 - 1.0, count)
+
     def phases(self) -> tuple[Phase, ...]:
         c = self.config
         if not c.use_gan:
@@ -207,6 +227,9 @@ class TrustMAE(AnomalyModel):
             # whose weights the engine has already updated in place by then.
             losses["discriminator"] = hinge_discriminator_loss(real_logits, self.discriminator(recon.detach())[0])
         total = sum(weights[name] * value for name, value in parts.items())
+        weighted = {f"weighted_{name}": weights[name] * float(value.detach()) for name, value in parts.items()}
+        self._observed = {**addressing_stats(readout.weights),
+                          **trust_region_fractions(readout.distances, c.trust_threshold), **weighted}
         losses["generator" if self.discriminator is not None else "total"] = total
         return {**losses, **{name: value.detach() for name, value in parts.items()}}
 

@@ -6,19 +6,24 @@ F_i, F'_i are the model's own encoder features of the input and of the reconstru
 `up` is bilinear up-sampling to H x W, `mean_c` the channel mean, and RF_i the receptive-field area
 (H'_i x W'_i) of scale i: coarse scales, which see more context, weigh more.
 
-Any model can be scored this way if it exposes its encoder's scales: either a method
-`encoder_scales(x) -> (features, receptive_fields)`, or an `encoder` made of nn.Sequential conv blocks
-(Conv2d followed by an activation), from which the first three conv outputs are taken.
+A model can be scored this way when it exposes at least three encoder scales through the model interface
+(`AnomalyModel.feature_scales` / `encoder_features`, which apply the model's own input normalisation and
+take each stage after its normalisation and activation). Methods that expose none have no MSFR map.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+if TYPE_CHECKING:  # core.models imports this module
+    from core.models.base import AnomalyModel
+
+__all__ = ["SCALES", "msfr_from_features", "msfr_map", "receptive_fields", "supports_msfr"]
 
 SCALES = 3  # the paper keeps scales 1-3: deeper residual maps are noisy (CMA-AE Fig. 7)
-_ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid)
 
 
 def msfr_from_features(feats_x: list[torch.Tensor], feats_y: list[torch.Tensor], weights: list[float],
@@ -45,56 +50,21 @@ def receptive_fields(layers: list[tuple[int, int]]) -> list[int]:
     return sides
 
 
-def _flat_layers(module: nn.Module) -> list[nn.Module]:
-    children = list(module.children())
-    if not children:
-        return [module]
-    return [leaf for child in children for leaf in _flat_layers(child)]
-
-
-def sequential_encoder_scales(encoder: nn.Module, x: torch.Tensor, scales: int = SCALES
-                              ) -> tuple[list[torch.Tensor], list[float]]:
-    """Run a plain conv encoder layer by layer; return the first `scales` conv-block outputs (after their
-    activation) and their receptive-field areas."""
-    feats: list[torch.Tensor] = []
-    convs: list[tuple[int, int]] = []
-    layers = _flat_layers(encoder)
-    h = x
-    for i, layer in enumerate(layers):
-        h = layer(h)
-        if isinstance(layer, nn.Conv2d):
-            convs.append((layer.kernel_size[0], layer.stride[0]))
-            following = layers[i + 1] if i + 1 < len(layers) else None
-            if not isinstance(following, _ACTIVATIONS):
-                feats.append(h)
-        elif isinstance(layer, _ACTIVATIONS) and len(feats) < len(convs):
-            feats.append(h)
-        if len(feats) == scales:
-            break
-    if len(feats) < scales:
-        raise ValueError(f"encoder has only {len(feats)} conv scales; MSFR needs {scales}")
-    sides = receptive_fields(convs)[:scales]
-    return feats, [float(s * s) for s in sides]
-
-
-def encoder_scales(model: nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[float]]:
-    """The model's first three encoder scales (N,C_i,H_i,W_i) and their RF areas."""
-    if hasattr(model, "encoder_scales"):
-        return model.encoder_scales(x)
-    encoder = getattr(model, "encoder", None)
-    if isinstance(encoder, nn.Module):
-        return sequential_encoder_scales(encoder, x)
-    raise ValueError(f"{type(model).__name__} exposes no encoder scales; MSFR needs `encoder_scales(x)` or a "
-                     "conv `encoder`")
-
-
-def supports_msfr(model: nn.Module) -> bool:
-    return hasattr(model, "encoder_scales") or isinstance(getattr(model, "encoder", None), nn.Module)
+def supports_msfr(model: AnomalyModel) -> bool:
+    """Whether the model exposes the SCALES encoder scales MSFR needs."""
+    return len(model.feature_scales()) >= SCALES
 
 
 @torch.no_grad()
-def msfr_map(model: nn.Module, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-    """MSFR of an input (N,C,H,W) and its reconstruction through `model`'s encoder -> (N,1,H,W)."""
-    feats_x, weights = encoder_scales(model, x)
-    feats_y, _ = encoder_scales(model, recon)
-    return msfr_from_features(feats_x, feats_y, weights, tuple(x.shape[-2:]))
+def msfr_map(model: AnomalyModel, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """MSFR of an input (N,C,H,W) in [0,1] and its reconstruction (same shape, [0,1]) through the model's
+    first SCALES encoder scales -> (N,1,H,W)."""
+    scales = model.feature_scales()[:SCALES]
+    if len(scales) < SCALES:
+        raise ValueError(f"{model.method or type(model).__name__} exposes {len(scales)} encoder scales; "
+                         f"MSFR needs {SCALES}")
+    # One pass for both: the encoder runs in eval mode, so every image is encoded independently.
+    feats = model.encoder_features(torch.cat([x, recon]), SCALES)
+    n = x.shape[0]
+    weights = [float(s.receptive_field ** 2) for s in scales]
+    return msfr_from_features([f[:n] for f in feats], [f[n:] for f in feats], weights, tuple(x.shape[-2:]))

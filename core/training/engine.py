@@ -84,6 +84,9 @@ def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
             if (step + 1) % options.checkpoint_every == 0 and phase.is_gradient_phase:
                 _save(model, optimizers, options, step + 1, phase)
             extra = model.training_stats() if (step + 1) % STATS_EVERY == 0 else {}
+            observed = model.observability() if phase.is_gradient_phase else {}
+            if observed:
+                extra = {**extra, "observability": observed}
             yield Progress(phase.name, step + 1, total, losses, clock.eta(step + 1), extra=extra)
         if not phase.is_gradient_phase:
             with torch.no_grad():

@@ -156,8 +156,10 @@ def _defect_mask(record: ImageRecord, hw: tuple[int, int], notes: MaskNotes) -> 
 
 
 def map_metrics(test: TestScores, name: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Image and pixel metrics of one map, plus precision/recall/F1 at each stored label-free threshold
-    (`thresholds` = {kind: {"value", "how"}}, kinds as in THRESHOLD_KINDS)."""
+    """Image and pixel metrics of one map, plus precision/recall/F1 and the false-reject rate of good test
+    parts at each stored label-free threshold (`thresholds` = {kind: {"value", "how", ...}}, kinds as in
+    THRESHOLD_KINDS), with its `degenerate` flag (and `reason`) and the false-reject rate it had on the
+    held-out good images (`calibration_false_reject_rate`)."""
     scores = np.asarray(test.scores[name])
     result: dict[str, Any] = image_metrics(test.labels, scores)
     if test.has_pixels:
@@ -171,13 +173,34 @@ def map_metrics(test: TestScores, name: str, thresholds: dict[str, dict[str, Any
     for kind in THRESHOLD_KINDS:
         if kind not in thresholds:
             continue
-        threshold = Threshold.from_dict(thresholds[kind])
+        entry = thresholds[kind]
+        threshold = Threshold.from_dict(entry)
         if kind.startswith("image"):
             at[kind] = metrics_at_threshold(test.labels, scores, threshold)
         elif test.has_pixels:
-            at[kind] = pixel_metrics_at_threshold(test.masks, test.maps[name], threshold)
+            at[kind] = _pixel_kind(test, name, threshold)
+        else:
+            continue
+        at[kind]["degenerate"] = bool(entry.get("degenerate", False))
+        if at[kind]["degenerate"]:
+            at[kind]["reason"] = entry.get("reason", "degenerate calibration")
+        if "false_reject_rate" in entry:
+            at[kind]["calibration_false_reject_rate"] = entry["false_reject_rate"]
     result["at_label_free_thresholds"] = at
     return result
+
+
+def _pixel_kind(test: TestScores, name: str, threshold: Threshold) -> dict[str, Any]:
+    """Pixel precision/recall/F1 at a pixel threshold, the share of good pixels it flags
+    (pixel_false_positive_rate) and the share of good test images with any pixel at or above it
+    (false_reject_rate: a defect region on a good part), both at metric resolution."""
+    out = pixel_metrics_at_threshold(test.masks, test.maps[name], threshold)
+    out["pixel_false_positive_rate"] = out.pop("false_reject_rate")
+    label_of = dict(zip(test.paths, test.labels))
+    good = [m for m, p in zip(test.maps[name], test.map_paths) if label_of.get(p) == "good"]
+    hits = sum(float(m.max()) >= threshold.value for m in good)
+    out["false_reject_rate"] = hits / len(good) if good else 0.0
+    return out
 
 
 def evaluate_model(request: EvaluateRequest, cancel: CancelToken | None = None) -> Iterator[Progress]:

@@ -23,7 +23,7 @@ from core.errors import UserError
 from core.fileio import check_output_file
 from core.inference import image_scores, infer_images, match_channels
 from core.metrics.curves import f1_max
-from core.metrics.thresholds import Threshold, label_free_threshold
+from core.metrics.thresholds import Threshold, degenerate_reason, false_reject_rate, label_free_threshold
 from core.modelfile import ModelMeta, save_model
 from core.models.base import AnomalyModel
 from core.models.registry import get_method
@@ -32,6 +32,7 @@ from core.progress import CancelToken, Cancelled, Progress
 from core.synth.anomalies import TextureBank, make_anomaly
 from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
+from core.training.observability import TrainingSummary
 from core.workflow.common import final, read_batches, skipped_message
 from core.workflow.heldout import held_out_list
 
@@ -135,7 +136,10 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
         ckpt.unlink(missing_ok=True)
     options = replace(request.options, checkpoint_path=ckpt)
     fit_started = time.perf_counter()
-    for progress in fit(model, TrainingImages(uint8_images, config.policy, config.augment), options, cancel):
+    training_images = TrainingImages(uint8_images, config.policy, config.augment)
+    summary = TrainingSummary(training_images.steps_per_epoch(config.batch_size))  # the last epoch
+    for progress in fit(model, training_images, options, cancel):
+        summary.add(progress)
         yield progress
         if progress.phase == "cancelled":
             return
@@ -153,12 +157,22 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
                   "val_fraction": request.val_fraction, "held_out": held_out_list(index, val_records),
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
                   "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
+                  "observability": summary.summary(),
                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     )
     save_model(out, model.cpu(), meta)
     ckpt.unlink(missing_ok=True)  # the model file supersedes the checkpoint
     remember_last_model(out)
-    yield final("done", 1, f"model written to {out}", out)
+    yield final("done", 1, f"model written to {out}" + degenerate_message(meta), out)
+
+
+def degenerate_message(meta: ModelMeta) -> str:
+    """'' or a sentence naming the synthetic-split thresholds that are no operating point."""
+    bad = meta.degenerate_thresholds()
+    if not bad:
+        return ""
+    return ("; degenerate synthetic-split calibration (no better than flagging every part), not offered as "
+            "a threshold: " + ", ".join(f"{name} {kind}" for name, kind, _ in bad))
 
 
 def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, request: TrainRequest,
@@ -168,6 +182,7 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
     policy = model.config.policy
     scores: dict[str, list[float]] = {}
     pixels: dict[str, list[np.ndarray]] = {}
+    maxima: dict[str, list[float]] = {}  # per map: each image's largest pixel score
     rng = np.random.default_rng(request.options.seed)
     synthetic = _SyntheticSplit(request.options.seed) if request.synthetic_validation else None
     done = 0
@@ -177,6 +192,7 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
                 scores.setdefault(name, []).append(value)
             for name, value in maps.items():
                 flat = value.ravel()
+                maxima.setdefault(name, []).append(float(flat.max()))
                 # A fixed-size sample per image keeps memory flat for large images.
                 pixels.setdefault(name, []).append(rng.choice(flat, size=min(flat.size, 20000), replace=False))
             if synthetic is not None:
@@ -199,7 +215,8 @@ def _calibrate(model: AnomalyModel, records: list[ImageRecord], held_out: bool, 
         pixel_value = float(np.quantile(all_pixels, 1.0 - request.pixel_false_positive_rate))
         pixel_t = Threshold(pixel_value, f"label-free: {100 * (1 - request.pixel_false_positive_rate):.6g}th "
                                          f"percentile of pixel scores on {len(values)} {source} images")
-        thresholds[name] = {"image": image_t.to_dict(), "pixel": pixel_t.to_dict()}
+        thresholds[name] = {"image": threshold_entry(image_t, image_scores_arr),
+                            "pixel": threshold_entry(pixel_t, np.asarray(maxima[name]), all_pixels)}
         if synthetic is not None:
             thresholds[name].update(synthetic.thresholds(name, source))
         stats[name] = {"image_mean": float(image_scores_arr.mean()), "image_std": float(image_scores_arr.std()),
@@ -268,11 +285,38 @@ class _SyntheticSplit:
         out: dict[str, dict[str, Any]] = {}
         if n_def and n_good:
             f1, value = f1_max(labels, image)
-            out["image_synthetic"] = Threshold(value, f"label-free synthetic validation: image F1-max "
-                                                      f"({f1:.3f}) on {split}").to_dict()
+            t = Threshold(value, f"label-free synthetic validation: image F1-max ({f1:.3f}) on {split}")
+            out["image_synthetic"] = threshold_entry(t, image[~labels], None, True,
+                                                     degenerate_reason(f1, value, image, labels))
         pixel_labels = np.concatenate([m.ravel() for m in self.masks])
         if pixel_labels.any() and not pixel_labels.all():
-            f1, value = f1_max(pixel_labels, np.concatenate([m.ravel() for m in maps]))
-            out["pixel_synthetic"] = Threshold(value, f"label-free synthetic validation: pixel F1-max "
-                                                      f"({f1:.3f}) on {split}").to_dict()
+            pixel_scores = np.concatenate([m.ravel() for m in maps])
+            f1, value = f1_max(pixel_labels, pixel_scores)
+            t = Threshold(value, f"label-free synthetic validation: pixel F1-max ({f1:.3f}) on {split}")
+            good = [m for m, bad in zip(maps, labels) if not bad]
+            out["pixel_synthetic"] = threshold_entry(
+                t, np.asarray([float(m.max()) for m in good]), np.concatenate([m.ravel() for m in good]), True,
+                degenerate_reason(f1, value, pixel_scores, pixel_labels))
         return out
+
+
+def threshold_entry(threshold: Threshold, good_scores: np.ndarray, good_pixels: np.ndarray | None = None,
+                    synthetic: bool = False, degenerate: str | None = None) -> dict[str, Any]:
+    """A label-free threshold as stored in the model file: value and how, plus what it costs on the held-out
+    good images.
+
+    false_reject_rate: share of the good images it rejects. `good_scores` (n,) are their image scores for
+    an image threshold, or the largest pixel score of each for a pixel threshold (a good part with any
+    pixel at or above it shows a defect region). Pixel thresholds also store pixel_false_positive_rate,
+    the share of their `good_pixels` at or above it. A synthetic-split threshold stores `degenerate` and,
+    when true, the sentence why it is no operating point.
+    """
+    entry: dict[str, Any] = {**threshold.to_dict(),
+                             "false_reject_rate": false_reject_rate(good_scores, threshold.value)}
+    if good_pixels is not None:
+        entry["pixel_false_positive_rate"] = false_reject_rate(good_pixels, threshold.value)
+    if synthetic:
+        entry["degenerate"] = degenerate is not None
+    if degenerate is not None:
+        entry["reason"] = f"Degenerate calibration, not usable as an operating point: {degenerate}."
+    return entry

@@ -125,3 +125,22 @@ def test_threshold_move_is_fast_for_1000_images(qtbot) -> None:
     assert np.median(timings) < 0.1, timings
     expected = int(np.count_nonzero(panel.scores >= 1.4))
     assert f"defective <b>{expected}</b>" in panel.counts.text()
+
+
+def test_panel_says_which_calibrations_are_degenerate(qtbot) -> None:
+    from core.modelfile import ModelMeta  # noqa: PLC0415
+
+    degenerate = {"value": 0.1, "how": "label-free synthetic validation: image F1-max (0.667)",
+                  "false_reject_rate": 1.0, "degenerate": True, "reason": "Degenerate calibration: x."}
+    meta = ModelMeta(method="ae-l2", preset="fast", config={}, in_channels=1, input_size=8, default_map="l2",
+                     map_names=["l2"], thresholds={"l2": {
+                         "image": {"value": 0.5, "how": "label-free: q", "false_reject_rate": 0.02},
+                         "image_synthetic": degenerate}})
+    session = Session()
+    panel = ThresholdPanel(session)
+    qtbot.addWidget(panel)
+    session.set_model(Path("/x/m.safetensors"), meta)
+    panel.update_thresholds()
+    assert session.thresholds.image == 0.5  # the usable held-out threshold is the one in use
+    text = panel.how.text()
+    assert "rejects 2.0% of held-out good parts" in text and "image_synthetic: degenerate calibration" in text

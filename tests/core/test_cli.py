@@ -35,6 +35,7 @@ def test_train_evaluate_predict(tiny_demo: Path, tmp_path: Path, capsys: pytest.
     assert main(["evaluate", "--json", str(tmp_path / "metrics.json"), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "image AUROC" in out and "pixel AUROC" in out and "AUPRO@0.3" in out and "l2*" in out
+    assert "FRR good (test)" in out and "image_synthetic" in out
     report = json.loads((tmp_path / "metrics.json").read_text())
     assert report["model"] == str(model.resolve()) and "aupro" in report["maps"]["l2"]
     assert main(["predict", "--model", str(model), "--input", str(tiny_demo / "test" / "good"),

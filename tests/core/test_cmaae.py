@@ -12,7 +12,7 @@ import torch
 
 from core.data.preprocess import ResizePolicy
 from core.models import build_model
-from core.models.cmaae import (CMAAE, SCALE_LAYERS, CMAAEConfig, split_patches, stitch_patches,
+from core.models.cmaae import (CMAAE, CMAAEConfig, split_patches, stitch_patches,
                                with_gaaga)
 from core.models.cmam import ConcatFusion, FeatureRepair
 from core.models.memory import ShrinkageMemory, entropy_loss, hard_shrinkage
@@ -114,11 +114,13 @@ def test_fusion_switches() -> None:
 
 def test_msfr_weights_are_receptive_field_areas() -> None:
     # (kernel, stride) = (4,2), (3,1), (4,2): r1 = 1 + 3 = 4; jump 2, r2 = 4 + 2 * 2 = 8; r3 = 8 + 3 * 2 = 14
-    assert receptive_fields(SCALE_LAYERS) == [4, 8, 14]
+    assert receptive_fields([(4, 2), (3, 1), (4, 2)]) == [4, 8, 14]
     model = _tiny().eval()
-    feats, weights = model.encoder_scales(torch.rand(2, 1, 32, 32))
-    assert weights == [16.0, 64.0, 196.0]
+    scales = model.feature_scales()
+    assert [s.receptive_field for s in scales[:3]] == [4, 8, 14] and [s.stride for s in scales] == [2, 2, 4, 8, 16]
+    feats = model.encoder_features(torch.rand(2, 1, 32, 32), 3)
     assert [tuple(f.shape) for f in feats] == [(2, 4, 16, 16), (2, 4, 16, 16), (2, 8, 8, 8)]
+    assert [f.shape[1] for f in model.encoder_features(torch.rand(1, 1, 32, 32))] == [s.channels for s in scales]
 
 
 def test_msfr_weighted_average_by_hand() -> None:

@@ -124,3 +124,39 @@ def test_metrics_at_threshold_with_label_free_threshold() -> None:
     # A bare number works too and carries no provenance.
     assert metrics_at_threshold(labels, scores, 0.65)["tp"] == 1
     assert metrics_at_threshold(labels, scores, 0.65)["how"] == ""
+
+
+# --- false-reject rate and degenerate calibrations --------------------------------------------------------
+
+def test_false_reject_rate_by_hand() -> None:
+    from core.metrics.thresholds import false_reject_rate
+
+    scores = np.array([0.1, 0.2, 0.3, 0.4])
+    assert false_reject_rate(scores, 0.3) == 0.5  # 0.3 and 0.4 are flagged (score >= threshold)
+    assert false_reject_rate(scores, 0.05) == 1.0 and false_reject_rate(scores, 0.41) == 0.0
+    assert false_reject_rate(np.array([[0.5, 0.1], [0.7, 0.2]]), 0.5) == 0.5  # any shape: pixels too
+
+
+def test_flag_everything_f1() -> None:
+    from core.metrics.thresholds import flag_everything_f1
+
+    assert flag_everything_f1(0.5) == pytest.approx(2 / 3)  # precision 1/2, recall 1
+    assert flag_everything_f1(392 / 585) == pytest.approx(0.802, abs=5e-4)  # the magnetic_tile test split
+    with pytest.raises(ValueError):
+        flag_everything_f1(0.0)
+
+
+def test_degenerate_rule_by_hand() -> None:
+    from core.metrics.thresholds import DEGENERATE_F1_MARGIN, degenerate_reason
+
+    labels = np.array([False, False, True, True])  # p = 0.5: flag-everything F1 = 2/3
+    # Separating scores: threshold 0.3 gives F1 1 -> a real operating point.
+    assert degenerate_reason(1.0, 0.3, np.array([0.1, 0.2, 0.3, 0.4]), labels) is None
+    # Threshold at the lowest score flags all four parts.
+    reason = degenerate_reason(2 / 3, 0.1, np.array([0.1, 0.2, 0.3, 0.4]), labels)
+    assert reason is not None and "lowest score" in reason
+    # F1 0.67 <= 2/3 + margin: no better than flagging everything, even with a threshold above the minimum.
+    assert 0.67 <= 2 / 3 + DEGENERATE_F1_MARGIN
+    reason = degenerate_reason(0.67, 0.2, np.array([0.1, 0.2, 0.3, 0.4]), labels)
+    assert reason is not None and "no better than flagging every part" in reason and "0.667" in reason
+    assert degenerate_reason(0.70, 0.2, np.array([0.1, 0.2, 0.3, 0.4]), labels) is None

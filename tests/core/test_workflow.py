@@ -29,9 +29,15 @@ def test_model_file_carries_label_free_thresholds(trained: Path, tiny_demo: Path
     meta = read_meta(trained)
     assert meta.method == "ae-ssim" and meta.in_channels == 3 and meta.default_map == "ssim"
     assert meta.training["n_train"] + meta.training["n_validation"] == 12
+    train = meta.training["observability"]["train"]  # means over the last epoch
+    assert train["steps"] >= 1 and train["losses"]["ssim"] > 0 and train["observability"] == {}  # no memory
     for name in ("l1", "l2", "ssim"):
         assert "held-out normal" in meta.thresholds[name]["image"]["how"]
         assert meta.thresholds[name]["pixel"]["value"] > 0
+        for kind, entry in meta.thresholds[name].items():
+            assert 0.0 <= entry["false_reject_rate"] <= 1.0, kind
+            assert ("degenerate" in entry) == kind.endswith("synthetic")
+            assert ("reason" in entry) == bool(entry.get("degenerate"))
     assert not list(trained.parent.glob("*.ckpt.safetensors"))  # the model supersedes the checkpoint
 
 
@@ -44,6 +50,8 @@ def test_evaluate_reports_all_metrics(trained: Path):
     assert set(ssim["per_type"]) <= {"scratch", "spot", "crack", "stain"}
     at = ssim["at_label_free_thresholds"]
     assert at["image"]["how"].startswith("label-free") and "synthetic" in at["image_synthetic"]["how"]
+    for kind, values in at.items():
+        assert 0.0 <= values["false_reject_rate"] <= 1.0 and isinstance(values["degenerate"], bool), kind
 
 
 def test_predict_writes_csv_matching_results(trained: Path, tiny_demo: Path, tmp_path: Path):
