@@ -100,6 +100,17 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     assert set(blur["scorers"]) == {"l2", "ssim"} and 0 <= blur["scorers"]["l2"]["pixel_auroc"] <= 1
     assert results["dirty"] in (True, False, None) and results["commit"]
 
+    # the same results as the DifferNet split with an ablation variant: published rows and the ablation
+    # table come out well-formed too
+    from core.bench.report import markdown
+
+    variant = {**ae, "label": "ae-l2 x", "variant": "x"}
+    results["datasets"].append({**results["datasets"][0], "name": "mtd_differnet", "runs": runs + [variant]})
+    text = markdown(results)
+    assert "| PatchCore (WideResNet-50, 10 % coreset) | published [1] | 0.979 |" in text and "### Ablations" in text
+    for header, rows in _table_widths(text):
+        assert all(width == header for width in rows), (header, rows)
+
     # --resume assembles the same report from the run cache without training again
     assert main(args + ["--resume"]) == 0
     again = json.loads(out.with_suffix(".json").read_text())
