@@ -33,8 +33,12 @@ def _legend(results: dict[str, Any]) -> list[str]:
     profile = results["profile"]
     side = results.get("metric_max_side")
     cached = results.get("runs_from_cache", 0)
+    runs = [r for ds in results["datasets"] for r in ds["runs"]]
+    run_minutes = sum(r["train_seconds"] + r["eval_seconds"] for r in runs) / 60
     return [
-        f"- Commit: {_provenance(results)}" + (f"; {cached} runs assembled from the run cache" if cached else ""),
+        f"- Commit: {_provenance(results)}" + (f"; {cached} of {len(runs)} runs assembled from the run cache "
+                                               f"(their training and evaluation took {run_minutes:.0f} minutes in "
+                                               "all)" if cached else ""),
         f"- Perceptual distance network: {results['perceptual_backbone']}",
         f"- Budget: {_budget(profile)}; seed {profile['seed']}.",
         f"- Resolution: every pixel metric compares maps and masks at the image's own size with the long side "

@@ -209,3 +209,11 @@ def test_run_cache_round_trip_and_key(tmp_path: Path) -> None:
     assert cache.load("ds ae-l2 0%", key) is None
     cache.save("ds ae-l2 0%", key, {"method": "ae-l2"}, {"scorers": {"l2": {"image_auroc": np.float64(0.5)}}})
     assert cache.load("ds ae-l2 0%", key) == {"scorers": {"l2": {"image_auroc": 0.5}}}
+
+
+def test_progress_bar_shows_where_the_whole_bench_is() -> None:
+    from core.cli.progressbar import format_progress
+    from core.progress import Progress
+
+    line = format_progress(Progress("train", 1, 4, extra={"overall": "run 2/41, bench ETA 1:02:03"}))
+    assert line.endswith("[run 2/41, bench ETA 1:02:03]") and "1/4" in line
