@@ -26,7 +26,7 @@ from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
 from core.workflow.audit import audit_recall, score_training_images
 from core.workflow.common import read_batches
-from core.workflow.evaluate import METRIC_MAX_SIDE, TestScores, map_metrics, score_test_set
+from core.workflow.evaluate import METRIC_MAX_SIDE, THRESHOLD_KINDS, TestScores, map_metrics, score_test_set
 from core.workflow.train import TrainRequest, _calibrate
 
 SWEEP_SCORERS = ("l2",)  # scored beside the default map in contaminated runs (TrustMAE w/o PD = its l2 map)
@@ -72,9 +72,9 @@ def false_reject_rates(test: TestScores, name: str, thresholds: dict[str, dict[s
     image_scores = np.asarray([test.scores[name][i] for i in good])
     map_max = np.asarray([float(m.max()) for m in good_maps])
     out = {}
-    for kind, threshold in thresholds.items():
+    for kind in (k for k in THRESHOLD_KINDS if k in thresholds):
         scores = image_scores if kind.startswith("image") else map_max
-        out[kind] = false_reject_rate(scores, float(threshold["value"]))
+        out[kind] = false_reject_rate(scores, float(thresholds[kind]["value"]))
     return out
 
 

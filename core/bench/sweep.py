@@ -51,7 +51,7 @@ def plan_levels(normals: list[ImageRecord], test: list[ImageRecord], targets: tu
         n, d = len(normals), int(round(target * len(normals) / (1 - target)))
         if d > cap:  # not enough defective images: keep the cap and fewer normals
             d = cap
-            n = min(len(normals), int(round(d * (1 - target) / target))) if target > 0 else n
+            n = min(len(normals), int(round(d * (1 - target) / target))) if d > 0 else n
         kept = sorted(normal_order[:n], key=lambda r: r.path.as_posix()) if n < len(normals) else normals
         moved = sorted(defect_order[:d], key=lambda r: r.path.as_posix())
         levels.append(SweepLevel(target, tuple(kept), tuple(moved)))

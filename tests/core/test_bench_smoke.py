@@ -32,6 +32,8 @@ def test_contamination_level_is_the_defective_share_of_the_training_set() -> Non
     assert len(common) == 30 and not set(common) & set(levels[3].moved)
     assert len(remaining_test(test, levels[1])) == 41 and remaining_test(test, levels[0]) == test
     assert plan_levels(normals, test, (0.1,), seed=0)[0].moved == levels[1].moved  # seeded
+    no_defects = plan_levels(normals, _records(["good"] * 5), (0.0, 0.2), seed=0)[1]
+    assert len(no_defects.normals) == 80 and not no_defects.moved and no_defects.achieved == 0.0
 
 
 def test_trivial_scores_detect_a_brightness_confound(tmp_path: Path) -> None:
