@@ -15,7 +15,7 @@ import torch
 from core.bench.profiles import PROFILES, DatasetRun, MethodRun, get_profile
 from core.bench.report import write_reports
 from core.bench.runner import run_bench
-from core.bench.system import git_commit, machine
+from core.bench.system import git_state, is_committed_report, machine
 from core.progress import CancelToken
 
 
@@ -36,16 +36,21 @@ def add_bench_parser(add: Callable[..., argparse.ArgumentParser]) -> argparse.Ar
             "BENCHMARKS.md and a JSON record.")
     b.add_argument("--profile", default="smoke", choices=sorted(PROFILES),
                    help="smoke: tiny generated data, < 2 min (CI); full: the real datasets (default: smoke)")
-    b.add_argument("--out", default="BENCHMARKS.md", help="Markdown report (default: BENCHMARKS.md)")
+    b.add_argument("--out", help="Markdown report (default: BENCHMARKS.md for the full profile, else "
+                   "BENCHMARKS-<profile>.md in the work folder)")
     b.add_argument("--json", help="JSON record (default: the --out path with .json)")
     b.add_argument("--datasets", type=_names, help="comma-separated datasets instead of the profile's")
     b.add_argument("--methods", type=_names, help="comma-separated methods instead of the profile's")
     b.add_argument("--scorers", type=_names, help="comma-separated scorers (default: all that apply)")
-    b.add_argument("--epochs", type=int, help="fixed epochs per gradient-trained method")
-    b.add_argument("--budget-seconds", type=float, help="wall-clock training budget per method")
-    b.add_argument("--contamination", type=_floats, help="shares of defective test images moved into "
-                   "training, e.g. 0,10,20,40 (TrustMAE protocol)")
-    b.add_argument("--work-dir", default=".defectlab-bench", help="generated data (smoke profile)")
+    b.add_argument("--epochs", type=int, help="epochs for every gradient-trained method (default: the profile's)")
+    b.add_argument("--contamination", type=_floats, help="shares of the training set that are defective, "
+                   "e.g. 0,10,20,40 (TrustMAE Sec. 3.2)")
+    b.add_argument("--work-dir", default=".defectlab-bench", help="run cache and generated data "
+                   "(default: .defectlab-bench)")
+    b.add_argument("--resume", action="store_true", help="reuse the runs already finished in the work folder's "
+                   "cache (same dataset, method, settings and code version) and assemble the report")
+    b.add_argument("--allow-dirty", action="store_true", help="write the repository's BENCHMARKS.md/.json "
+                   "even though the code has uncommitted changes (recorded in the report)")
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     return b
 
@@ -56,7 +61,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     gpu = torch.cuda.is_available() and args.device in ("auto", "cuda")
     profile = get_profile(args.profile, gpu=gpu, contamination=args.contamination, device=args.device)
     if args.datasets:
-        profile = dataclasses.replace(profile, datasets=tuple(DatasetRun(n) for n in args.datasets))
+        known = {d.name: d for d in profile.datasets}  # a profile's dataset keeps its note and sweep setting
+        profile = dataclasses.replace(profile, datasets=tuple(known.get(n, DatasetRun(n)) for n in args.datasets))
     if args.methods:
         preset = "paper" if gpu and args.profile == "full" else "fast"
         profile = dataclasses.replace(profile, methods=tuple(MethodRun(m, preset) for m in args.methods))
@@ -64,16 +70,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile = dataclasses.replace(profile, methods=tuple(dataclasses.replace(m, scorers=args.scorers)
                                                              for m in profile.methods))
     if args.epochs is not None:
-        profile = dataclasses.replace(profile, epochs=args.epochs, budget_seconds=None)
-    elif args.budget_seconds is not None:
-        profile = dataclasses.replace(profile, budget_seconds=args.budget_seconds, epochs=None)
-    started = time.perf_counter()
-    results = run_to_end(run_bench(profile, Path(args.work_dir), CancelToken())).result
-    results.update({"command": "defectlab " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "defectlab bench",
-                    "machine": machine(), "commit": git_commit(),
-                    "wall_seconds": time.perf_counter() - started})
-    out = Path(args.out)
+        profile = dataclasses.replace(profile, epochs=args.epochs)
+    work_dir = Path(args.work_dir)
+    out = Path(args.out) if args.out else (Path("BENCHMARKS.md") if args.profile == "full"
+                                           else work_dir / f"BENCHMARKS-{args.profile}.md")
     json_path = Path(args.json) if args.json else out.with_suffix(".json")
+    state = git_state()
+    if state["dirty"] and not args.allow_dirty and (is_committed_report(out) or is_committed_report(json_path)):
+        print(f"error: the code has uncommitted changes (commit {state['commit']}), so {out} would not be "
+              "reproducible from any commit. Commit first, write elsewhere with --out, or pass --allow-dirty.",
+              file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    results = run_to_end(run_bench(profile, work_dir, CancelToken(), resume=args.resume)).result
+    results.update({"command": "defectlab " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "defectlab bench",
+                    "machine": machine(), "commit": state["commit"], "dirty": state["dirty"],
+                    "wall_seconds": time.perf_counter() - started})
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_reports(results, out, json_path)
     print(f"benchmark finished in {results['wall_seconds'] / 60:.1f} min: {out}, {json_path}")
     return 0

@@ -1,122 +1,65 @@
-"""BENCHMARKS.md and the JSON record from a benchmark's results dict."""
+"""BENCHMARKS.md and the JSON record from a benchmark's results dict (tables in tables.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
+from core.bench import tables as t
+from core.bench.cache import dumps
+from core.bench.published import published_for
 from core.fileio import write_text_atomic
 
-_NA = "–"
+
+def _budget(profile: dict[str, Any]) -> str:
+    if profile.get("epochs") is not None:
+        rule = f"{profile['epochs']} epochs for every gradient-trained method"
+    else:
+        rule = "each preset's own epochs"
+    return (f"{rule} (the same at every contamination level; never a wall-clock limit, so the rows do not "
+            "depend on what else the machine was doing); memory-bank methods see every training image once; "
+            "the train column is the wall time it took")
 
 
-def _f(value: Any, digits: int = 3) -> str:
-    return _NA if value is None else f"{value:.{digits}f}"
+def _provenance(results: dict[str, Any]) -> str:
+    commit = results.get("commit", "unknown")
+    if results.get("dirty"):
+        return f"{commit} **with uncommitted changes** (not reproducible from the commit)"
+    return f"{commit} (clean tree)" if results.get("dirty") is False else commit
 
 
-def _prf(entry: dict[str, Any] | None) -> str:
-    if not entry:
-        return _NA
-    return f"{entry['precision']:.2f} / {entry['recall']:.2f} / {entry['f1']:.2f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def _main_rows(ds: dict[str, Any], fraction: float) -> list[list[str]]:
-    rows = []
-    for run in (r for r in ds["runs"] if r["contamination"] == fraction):
-        for name, m in run["scorers"].items():
-            star = "*" if name == run["default_map"] else ""
-            rows.append([_label(run), f"{name}{star}", _f(m["image_auroc"]), _f(m.get("image_auroc_mean_pool")),
-                         _f(m.get("pixel_auroc")),
-                         _f(m.get("aupro")), _f(m["f1_max"]), _f(m.get("pixel_f1_max")),
-                         f"{run['train_seconds']:.0f} ({run['epochs']:.3g} ep)", _f(m["ms_per_image_b1"], 1),
-                         _f(m["ms_per_image_b8"], 1), f"{run['peak_rss_mb']:.0f}"])
-    if fraction == 0.0:
-        for name, m in ds["trivial"].items():
-            rows.append(["trivial", name, f"{m['image_auroc_best_sign']:.3f} ({m['sign']})", _NA, _NA, _NA,
-                         _f(m["f1_max"]), _NA, _NA, _NA, _NA, _NA])
-    return rows
-
-
-def _threshold_rows(ds: dict[str, Any], fraction: float) -> list[list[str]]:
-    rows = []
-    for run in (r for r in ds["runs"] if r["contamination"] == fraction):
-        for name, m in run["scorers"].items():
-            at = m["at_label_free_thresholds"]
-            rows.append([_label(run), name] + [_prf(at.get(k)) for k in
-                                                 ("image", "image_synthetic", "pixel", "pixel_synthetic")])
-    return rows
-
-
-def _per_type_rows(ds: dict[str, Any], fraction: float) -> tuple[list[str], list[list[str]]]:
-    types = sorted({t for r in ds["runs"] for m in r["scorers"].values() for t in m["per_type"]})
-    rows = []
-    for run in (r for r in ds["runs"] if r["contamination"] == fraction):
-        for name, m in run["scorers"].items():
-            rows.append([_label(run), name] + [_f(m["per_type"].get(t)) for t in types])
-    return types, rows
-
-
-def _label(run: dict[str, Any]) -> str:
-    return run.get("label") or run["method"]
-
-
-def _sweep_rows(ds: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Image AUROC / pixel AUROC per contamination level on the test images every level keeps, with the
-    image AUROC change against the clean run in points."""
-    fractions = sorted({r["contamination"] for r in ds["runs"]})
-    swept = [r for r in ds["runs"] if r.get("common")]
-    keys = list(dict.fromkeys((_label(r), name, r["default_map"]) for r in swept for name in r["common"]))
-    rows = []
-    for label, name, default_map in keys:
-        cells, clean = [], None
-        for fraction in fractions:
-            run = next((r for r in swept if _label(r) == label and r["contamination"] == fraction), None)
-            m = run["common"].get(name) if run else None
-            if m is None:
-                cells.append(_NA)
-                continue
-            clean = m["image_auroc"] if fraction == 0 else clean
-            delta = "" if fraction == 0 or clean is None else f" ({100 * (m['image_auroc'] - clean):+.1f})"
-            cells.append(f"{m['image_auroc']:.3f}{delta} / {_f(m.get('pixel_auroc'))}")
-        rows.append([label, name + ("*" if name == default_map else "")] + cells)
-    return [f"{round(100 * f)} %" for f in fractions], rows
-
-
-def _audit_rows(ds: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for run in (r for r in ds["runs"] if r.get("audit")):
-        a = run["audit"]
-        rows.append([_label(run), f"{round(100 * run['contamination'])} %", str(a["injected"]),
-                     f"{a['in_top_n']} ({100 * a['in_top_n'] / max(a['injected'], 1):.0f} %)",
-                     f"{a['flagged_injected']} of {a['flagged']}", _f(a["ranking_auroc"])])
-    return rows
-
-
-def _ablation_rows(ds: dict[str, Any]) -> list[list[str]]:
-    """Clean-level rows of every method that has ablation variants: the full method's maps, then each
-    variant's maps."""
-    clean = [r for r in ds["runs"] if r["contamination"] == 0.0]
-    with_variants = [m for m in dict.fromkeys(r["method"] for r in clean)
-                     if any(r.get("variant") for r in clean if r["method"] == m)]
-    rows = []
-    for method in with_variants:
-        for run in (r for r in clean if r["method"] == method):
-            for name, m in run["scorers"].items():
-                if run.get("variant") and name not in (run["default_map"], "l1", "l2"):
-                    continue
-                star = "*" if name == run["default_map"] else ""
-                rows.append([_label(run), f"{name}{star}", _f(m["image_auroc"]), _f(m.get("image_auroc_mean_pool")),
-                         _f(m.get("pixel_auroc")),
-                             _f(m.get("aupro")), _f(m.get("pixel_f1_max")),
-                             f"{run['train_seconds']:.0f} ({run['epochs']:.3g} ep)"])
-    return rows
+def _legend(results: dict[str, Any]) -> list[str]:
+    profile = results["profile"]
+    side = results.get("metric_max_side")
+    cached = results.get("runs_from_cache", 0)
+    runs = [r for ds in results["datasets"] for r in ds["runs"]]
+    run_minutes = sum(r["train_seconds"] + r["eval_seconds"] for r in runs) / 60
+    return [
+        f"- Commit: {_provenance(results)}" + (f"; {cached} of {len(runs)} runs assembled from the run cache "
+                                               f"(their training and evaluation took {run_minutes:.0f} minutes in "
+                                               "all)" if cached else ""),
+        f"- Perceptual distance network: {results['perceptual_backbone']}",
+        f"- Budget: {_budget(profile)}; seed {profile['seed']}.",
+        f"- Resolution: every pixel metric compares maps and masks at the image's own size with the long side "
+        f"capped at {side} px (area-averaged), the same code and size as `defectlab evaluate`.",
+        "- `*` marks the method's default map. Image AUROC uses the method's pooling (max, mean or max of a "
+        "9x9 mean-filtered map); the mean-pool column scores the same maps by their mean.",
+        "- **Oracle columns**: image and pixel F1-max pick the best threshold with the test labels; no deployed "
+        "system can. Compare them with the `flag everything` row: its F1 (precision = share of defective "
+        "images or pixels, recall 1) is what an F1-max at the worst possible score reaches.",
+        f"- **Floors**: `{t.BLUR}` reconstructs each image by a Gaussian blur of itself (no learning) and is "
+        "scored like every reconstruction method (same maps, pooling, calibration and metrics). The Δ columns "
+        "are each row's margin in AUROC points over the best blur-floor map; a method at or below 0 learnt "
+        "nothing a blur does not give. Trivial rows score images by compressed file bytes per pixel or mean "
+        "intensity; (+)/(-) gives the direction; a high trivial AUROC means image-level numbers are confounded.",
+        "- Label-free thresholds (set without any real defect label): `image` = 99th percentile of held-out "
+        "normal image scores, `image_synthetic` = F1-max on held-out normals + synthetic defects; `pixel` / "
+        "`pixel_synthetic` likewise for pixels. P / R / F1 are measured on the test set; FRR is the share of "
+        "good test parts the threshold rejects (pixel thresholds: a part is rejected when any pixel of its map "
+        "is flagged).",
+        "- Speed: best-of-3 forward time per image at batch 1 and 8 (model input size, no file reading). Peak "
+        "RSS is the process's peak during that run.", ""]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -126,73 +69,65 @@ def markdown(results: dict[str, Any]) -> str:
         f"Profile **{results['profile']['name']}**, written {results['written']} by `{results['command']}` "
         f"in {results['total_seconds'] / 60:.1f} minutes.", "",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores (torch threads {machine['torch_threads']}), "
-        f"GPU: {machine['gpu']}; Python {machine['python']}, torch {machine['torch']}, {machine['os']}",
-        f"- Commit: {results['commit']}",
-        f"- Perceptual distance network: {results['perceptual_backbone']}",
-        f"- Budget: {_budget(results['profile'])}; seed {results['profile']['seed']}; maps and masks compared at "
-        f"most at {results['profile']['metric_max_side']} px.",
-        "- `*` marks the method's default map. Image AUROC uses the method's pooling (max, mean or max of a "
-        "9x9 mean-filtered map); the mean-pool column scores the same maps by their mean. Speed: best-of-3 forward time per image at batch 1 and 8 "
-        "(model input size, no file reading). Peak RSS is the process's peak during that run.",
-        "- Label-free thresholds (set without any real defect label) and the precision / recall / F1 they give "
-        "on the test set: `image` = 99th percentile of held-out normal image scores, `image_synthetic` = "
-        "F1-max on held-out normals + synthetic defects; `pixel` / `pixel_synthetic` likewise for pixels.",
-        "- Trivial rows score images by compressed file bytes per pixel or mean intensity; (+)/(-) gives the "
-        "direction. A high trivial AUROC means image-level numbers on that dataset are confounded.", ""]
+        f"GPU: {machine['gpu']}; Python {machine['python']}, torch {machine['torch']}, {machine['os']}"]
+    lines += _legend(results)
     for ds in results["datasets"]:
-        c = ds["counts"]
-        lines += [f"## {ds['name']}", "",
-                  f"{c['train']} normal training images (10 % held out for calibration), test: {c['test_good']} good "
-                  f"+ {c['test_defective']} defective.", ""]
-        if ds["note"]:
-            lines += [f"> {ds['note']}", ""]
-        lines += ["### Metrics", ""]
-        lines += _table(["method", "scorer", "image AUROC", "mean-pool image AUROC", "pixel AUROC", "AUPRO",
-                         "image F1-max",
-                         "pixel F1-max", "train s", "ms/img b1", "ms/img b8", "peak MB"],
-                        _main_rows(ds, 0.0)) + [""]
-        lines += ["Label-free thresholds: test-set precision / recall / F1", ""]
-        lines += _table(["method", "scorer", "image", "image_synthetic", "pixel", "pixel_synthetic"],
-                        _threshold_rows(ds, 0.0)) + [""]
-        types, rows = _per_type_rows(ds, 0.0)
-        if types:
-            lines += ["Image AUROC per defect type", ""] + _table(["method", "scorer"] + types, rows) + [""]
-        rows = _ablation_rows(ds)
-        if rows:
-            lines += ["### Ablations (clean training set)", "",
-                      "TrustMAE: `w/o TR` trains without the trust-region loss; its `l2` map is the paper's "
-                      "`w/o PD` (no perceptual distance). CMA-AE (Table IV): `MAM` = memory without the "
-                      "repair module, `concat` = one FC layer on [z, ẑ] instead of the gates, `one stage` = no "
-                      "stage 2; its `l1` map is `w/o MSFR`, its `perceptual` map the §4.4 comparison.", ""]
-            lines += _table(["method", "scorer", "image AUROC", "pixel AUROC", "AUPRO", "pixel F1-max",
-                             "train s"], rows) + [""]
-        header, rows = _sweep_rows(ds)
-        if rows:
-            lines += ["### Noise sweep (TrustMAE §3.2, Fig. 4 and 5): image AUROC / pixel AUROC", "",
-                      f"A share of the defective test images is moved into training. Every level is scored on "
-                      f"the {c['common_test']} test images that no level moves, so the columns compare like "
-                      "with like; (±x) is the image AUROC change against the clean run in points. Contaminated runs are "
-                      "scored with the default map and `l2` only.", ""]
-            lines += _table(["method", "scorer"] + header, rows) + [""]
-            lines += ["Training-set audit of the contaminated runs (`defectlab audit`'s ranking): injected "
-                      "defective images, how many rank among the top N suspects (N = injected), how many of "
-                      "the images above the label-free image threshold are injected ones, and the ranking's "
-                      "AUROC.", ""]
-            lines += _table(["method", "contamination", "injected", "in top N", "flagged (injected of all)",
-                             "ranking AUROC"], _audit_rows(ds)) + [""]
+        lines += _dataset(ds, results.get("metric_max_side"))
     return "\n".join(lines) + "\n"
 
 
-def _budget(profile: dict[str, Any]) -> str:
-    if profile.get("epochs") is not None:
-        return f"{profile['epochs']} epochs per gradient-trained method"
-    if profile.get("budget_seconds") is not None:
-        return (f"{profile['budget_seconds']:.0f} s of wall-clock training per gradient-trained method (stopped "
-                "when spent, at most the preset's epochs); memory-bank methods see every training image once")
-    return "each preset's own epochs"
+def _dataset(ds: dict[str, Any], side: int | None) -> list[str]:
+    c = ds["counts"]
+    flags = t.flag_everything(ds)
+    where = f"maps at most {side} px; " if side else ""
+    lines = [f"## {ds['name']}", "",
+             f"{c['train']} normal training images ({c.get('validation', '10 %')} held out for calibration), "
+             f"test: {c['test_good']} good + {c['test_defective']} defective.", ""]
+    if ds["note"]:
+        lines += [f"> {ds['note']}", ""]
+    lines += ["### Metrics", "",
+              f"{where}oracle F1-max columns; flag everything gives image F1 {t._f(flags['image_f1'])}, "
+              f"pixel F1 {t._f(flags.get('pixel_f1'))}.", ""]
+    lines += t.render(t.METRICS, t.main_rows(ds)) + [""]
+    published = published_for(ds["name"])
+    if published:
+        lines += [f"[{i}] {r.method}: {r.source}. Published rows are the papers' numbers (image AUROC only), "
+                  "beside ours on the same split." for i, r in enumerate(published, 1)] + [""]
+    lines += [f"Label-free thresholds: test-set precision / recall / F1 and false-reject rate of good parts "
+              f"({where.rstrip('; ')})", ""]
+    lines += t.render(t.THRESHOLDS, t.threshold_rows(ds)) + [""]
+    columns, rows = t.per_type_table(ds)
+    if columns:
+        lines += ["Image AUROC per defect type", ""] + t.render(columns, rows) + [""]
+    rows = t.ablation_rows(ds)
+    if rows:
+        lines += ["### Ablations (clean training set)", "",
+                  "TrustMAE: `w/o TR` trains without the trust-region loss; its `l2` map is the paper's `w/o PD` "
+                  "(no perceptual distance). CMA-AE (Table IV): `MAM` = memory without the repair module, "
+                  "`concat` = one FC layer on [z, ẑ] instead of the gates, `one stage` = no stage 2; its `l1` "
+                  f"map is `w/o MSFR`, its `perceptual` map the §4.4 comparison. {where}Δ against the blur floor.",
+                  ""]
+        lines += t.render(t.ABLATIONS, rows) + [""]
+    columns, rows = t.sweep_table(ds)
+    if rows:
+        lines += ["### Noise sweep (TrustMAE §3.2, Fig. 4 and 5): image AUROC / pixel AUROC", "",
+                  "Each column is the share of the training set that is defective (d of n + d training images; "
+                  "the defective images come from the test set, nested in one seeded order). At most half of "
+                  "the defective test images are moved; a level that needs more keeps that half and trains on "
+                  "fewer normal images, as the paper does for its 30–40 % levels. Every level trains the same "
+                  f"epochs and is scored on the {c['common_test']} test images that no level moves, so the "
+                  "columns compare like with like; (±x) is the image AUROC change against the clean run in "
+                  f"points. Contaminated runs are scored with the default map and `l2` only; {where.rstrip('; ')}.",
+                  ""]
+        lines += t.render(columns, rows) + [""]
+        lines += ["Training-set audit of the contaminated runs (`defectlab audit`'s ranking): injected defective "
+                  "images, how many rank among the top N suspects (N = injected), how many of the images above "
+                  "the label-free image threshold are injected ones, and the ranking's AUROC.", ""]
+        lines += t.render(t.AUDIT, t.audit_rows(ds)) + [""]
+    return lines
 
 
 def write_reports(results: dict[str, Any], markdown_path: Path, json_path: Path) -> None:
     results.setdefault("written", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
-    write_text_atomic(Path(json_path), json.dumps(results, indent=1, default=str))
+    write_text_atomic(Path(json_path), dumps(results))
     write_text_atomic(Path(markdown_path), markdown(results))

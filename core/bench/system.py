@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import resource
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -50,14 +52,37 @@ def machine() -> dict[str, str | int]:
             "os": f"{platform.system()} {platform.release()}"}
 
 
-def git_commit(folder: Path | None = None) -> str:
-    """The checked-out commit, with '+local changes' when the work tree differs; 'unknown' without git."""
-    cwd = str(folder or Path(__file__).resolve().parents[2])
+REPORT_PREFIX = "BENCHMARKS"  # the report files themselves never make the tree dirty
+
+
+def repo_root() -> Path:
+    """The folder holding this code's git work tree (where the committed BENCHMARKS files live)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=str(cwd), capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+
+
+def git_state(folder: Path | None = None) -> dict[str, Any]:
+    """{"commit": short sha or "unknown", "dirty": bool | None (None without git), "changes": hash}.
+
+    Dirty = uncommitted changes to tracked files or untracked (not ignored) files, other than the
+    BENCHMARKS report files. `changes` hashes the status and diff, so runs cached from different
+    uncommitted code never match (empty when clean)."""
+    cwd = folder or repo_root()
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = _git(["rev-parse", "--short", "HEAD"], cwd).strip()
+        status = [line for line in _git(["status", "--porcelain"], cwd).splitlines()
+                  if not line[3:].strip('"').startswith(REPORT_PREFIX)]
+        diff = _git(["diff", "HEAD", "--", ".", f":(exclude){REPORT_PREFIX}*"], cwd) if status else ""
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + (" + local changes" if dirty else "")
+        return {"commit": "unknown", "dirty": None, "changes": ""}
+    changes = hashlib.sha256(("\n".join(status) + diff).encode()).hexdigest()[:12] if status else ""
+    return {"commit": sha, "dirty": bool(status), "changes": changes}
+
+
+def is_committed_report(path: Path) -> bool:
+    """Whether `path` is one of the BENCHMARKS files committed in the repository root."""
+    return path.resolve() in {repo_root() / "BENCHMARKS.md", repo_root() / "BENCHMARKS.json"}

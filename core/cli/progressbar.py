@@ -20,6 +20,8 @@ def _eta(seconds: float | None) -> str:
 
 def format_progress(p: Progress) -> str:
     losses = " ".join(f"{k}={v:.4g}" for k, v in list(p.losses.items())[:4])
+    if p.extra.get("overall"):  # long work made of several jobs (bench): where the whole is
+        losses = f"{losses} [{p.extra['overall']}]".strip()
     if p.total:
         filled = int(WIDTH * min(p.fraction, 1.0))
         bar = "#" * filled + "-" * (WIDTH - filled)

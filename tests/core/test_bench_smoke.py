@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core.bench.floors import BLUR, trivial_scores
 from core.bench.profiles import get_profile
-from core.bench.runner import contaminate, trivial_scores
+from core.bench.sweep import common_test, plan_levels, remaining_test
 from core.data.index import ImageRecord
 
 
-def _records(labels: list[str]) -> list[ImageRecord]:
-    return [ImageRecord(Path(f"/x/{i}.png"), "test", label) for i, label in enumerate(labels)]
+def _records(labels: list[str], folder: str = "x") -> list[ImageRecord]:
+    return [ImageRecord(Path(f"/{folder}/{i:03d}.png"), "test", label) for i, label in enumerate(labels)]
 
 
-def test_contamination_moves_a_seeded_share_of_defects() -> None:
-    train = [ImageRecord(Path("/t/a.png"), "train", "good")]
-    test = _records(["good"] * 4 + ["crack"] * 10)
-    new_train, rest, moved = contaminate(train, test, 0.2, seed=0)
-    assert len(moved) == 2 and all(r.label == "crack" for r in moved)
-    assert new_train == train + moved and len(rest) == 12 and not set(moved) & set(rest)
-    assert contaminate(train, test, 0.2, seed=0)[2] == moved
-    assert contaminate(train, test, 0.0, seed=0)[1] == test
+def test_contamination_level_is_the_defective_share_of_the_training_set() -> None:
+    normals = _records(["good"] * 80, "train")
+    test = _records(["good"] * 10 + ["crack"] * 40)
+    levels = plan_levels(normals, test, (0.0, 0.1, 0.2, 0.4), seed=0)
+    assert [len(lv.moved) for lv in levels] == [0, 9, 20, 20]  # 9/89, 20/100; 40 % needs 53 > half of 40
+    assert [len(lv.normals) for lv in levels] == [80, 80, 80, 30]  # ... so 20 defective + 30 normals
+    assert [round(lv.achieved, 3) for lv in levels] == [0.0, 0.101, 0.2, 0.4]
+    assert set(levels[1].moved) <= set(levels[2].moved) <= set(levels[3].moved)  # nested, one seeded order
+    assert all(r.label == "crack" for r in levels[3].moved) and set(levels[3].normals) <= set(normals)
+    common = common_test(test, levels)
+    assert len(common) == 30 and not set(common) & set(levels[3].moved)
+    assert len(remaining_test(test, levels[1])) == 41 and remaining_test(test, levels[0]) == test
+    assert plan_levels(normals, test, (0.1,), seed=0)[0].moved == levels[1].moved  # seeded
+    no_defects = plan_levels(normals, _records(["good"] * 5), (0.0, 0.2), seed=0)[1]
+    assert len(no_defects.normals) == 80 and not no_defects.moved and no_defects.achieved == 0.0
 
 
 def test_trivial_scores_detect_a_brightness_confound(tmp_path: Path) -> None:
@@ -42,9 +51,21 @@ def test_trivial_scores_detect_a_brightness_confound(tmp_path: Path) -> None:
 
 def test_profiles() -> None:
     assert get_profile("full", gpu=True).methods[0].preset == "paper"
-    assert get_profile("full").budget_seconds and get_profile("smoke").epochs == 2
+    assert get_profile("full").epochs == 25 and get_profile("smoke").epochs == 2
     with pytest.raises(ValueError, match="unknown bench profile"):
         get_profile("huge")
+
+
+def _table_widths(text: str) -> list[tuple[int, list[int]]]:
+    """(header width, row widths) of every markdown table in `text` (cells split on unescaped pipes)."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append(len(re.split(r"(?<!\\)\|", line.strip())) - 2)
+        elif current:
+            tables.append((current[0], current[1:]))
+            current = []
+    return tables
 
 
 @pytest.mark.slow
@@ -52,40 +73,74 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     from core.cli.main import main
 
     out = tmp_path / "BENCHMARKS.md"
-    assert main(["bench", "--profile", "smoke", "--out", str(out), "--work-dir", str(tmp_path / "work")]) == 0
+    args = ["bench", "--profile", "smoke", "--out", str(out), "--work-dir", str(tmp_path / "work")]
+    assert main(args) == 0
     text = out.read_text()
     results = json.loads(out.with_suffix(".json").read_text())
     assert "| ae-l2 | l2* |" in text and "| patchcore | nn* |" in text and "| trivial | bytes_per_pixel |" in text
+    assert f"| {BLUR} | l2* |" in text and "| floor | flag everything |" in text and "(oracle)" in text
     assert "Noise sweep" in text and "Training-set audit" in text and "efficientnet-lite0" in text
+    assert "capped at 640 px" in text and "image: FRR" in text
+    tables = _table_widths(text)
+    assert len(tables) >= 5  # metrics, thresholds, per type, sweep, audit
+    for header, rows in tables:
+        assert rows and rows[0] == header and all(width == header for width in rows), (header, rows)
     runs = results["datasets"][0]["runs"]
-    assert {r["contamination"] for r in runs} == {0.0, 0.5}
+    assert {r["contamination"] for r in runs} == {0.0, 0.2}
+    assert {round(lv["achieved"], 2) for lv in results["datasets"][0]["levels"]} == {0.0, 0.2}
     ae = next(r for r in runs if r["method"] == "ae-l2")
     assert {"l2", "ssim", "l1", "perceptual", "perceptual_mse", "msfr"} == set(ae["scorers"])
     for metrics in ae["scorers"].values():
         assert 0 <= metrics["image_auroc"] <= 1 and 0 <= metrics["aupro"] <= 1
         assert metrics["ms_per_image_b1"] > 0 and metrics["ms_per_image_b8"] > 0
         assert 0 <= metrics["image_auroc_mean_pool"] <= 1
-        assert {"image", "image_synthetic", "pixel", "pixel_synthetic"} == set(metrics["at_label_free_thresholds"])
-    assert ae["peak_rss_mb"] > 0 and ae["train_seconds"] > 0
+        kinds = {"image", "image_synthetic", "pixel", "pixel_synthetic"}
+        assert kinds == set(metrics["at_label_free_thresholds"]) == set(metrics["false_reject_rate"])
+        assert all(0 <= v <= 1 for v in metrics["false_reject_rate"].values())
+    assert ae["peak_rss_mb"] > 0 and ae["train_seconds"] > 0 and ae["epochs"] == 2
+    blur = next(r for r in runs if r["method"] == BLUR)
+    assert set(blur["scorers"]) == {"l2", "ssim"} and 0 <= blur["scorers"]["l2"]["pixel_auroc"] <= 1
+    assert results["dirty"] in (True, False, None) and results["commit"]
+
+    # the same results as the DifferNet split with an ablation variant: published rows and the ablation
+    # table come out well-formed too
+    from core.bench.report import markdown
+
+    variant = {**ae, "label": "ae-l2 x", "variant": "x"}
+    results["datasets"].append({**results["datasets"][0], "name": "mtd_differnet", "runs": runs + [variant]})
+    text = markdown(results)
+    assert "| PatchCore (WideResNet-50, 10 % coreset) | published [1] | 0.979 |" in text and "### Ablations" in text
+    for header, rows in _table_widths(text):
+        assert all(width == header for width in rows), (header, rows)
+
+    # --resume assembles the same report from the run cache without training again
+    assert main(args + ["--resume"]) == 0
+    again = json.loads(out.with_suffix(".json").read_text())
+    assert again["runs_from_cache"] == len(runs) and all(r["from_cache"] for r in again["datasets"][0]["runs"])
+    assert again["datasets"][0]["runs"][0]["scorers"] == runs[0]["scorers"]
 
 
-def test_wall_clock_budget_token() -> None:
-    from core.bench.runner import _Deadline
-    from core.progress import CancelToken
+def test_bench_refuses_to_write_the_committed_reports_from_a_dirty_tree(monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import core.bench.cli as bench_cli
+    from core.bench.system import is_committed_report, repo_root
+    from core.cli.main import main
 
-    outer = CancelToken()
-    assert not _Deadline(outer, None).cancelled and not _Deadline(outer, 60).cancelled
-    assert _Deadline(outer, 0).cancelled  # budget spent
-    outer.cancel()
-    assert _Deadline(outer, 60).cancelled  # the user's cancel still stops training
+    assert is_committed_report(repo_root() / "BENCHMARKS.json") and not is_committed_report(Path("/tmp/B.md"))
+    monkeypatch.setattr(bench_cli, "git_state", lambda: {"commit": "abc1234", "dirty": True, "changes": "x"})
+    monkeypatch.setattr(bench_cli, "run_bench", lambda *a, **k: pytest.fail("must not run"))
+    assert main(["bench", "--profile", "full", "--out", str(repo_root() / "BENCHMARKS.md")]) == 2
+    assert "uncommitted changes" in capsys.readouterr().err
 
 
 def test_full_profile_has_the_ablations_and_sweeps_magnetic_tile_only() -> None:
     full = get_profile("full")
     labels = {m.label for m in full.methods}
-    assert {"trustmae", "trustmae w/o TR", "memae", "cmaae", "cmaae MAM", "cmaae concat", "cmaae one stage"} <= labels
+    assert {"trustmae", "trustmae w/o TR", "memae", "cmaae", "cmaae MAM", "cmaae concat", "cmaae one stage",
+            BLUR} <= labels
     assert full.contamination == (0.0, 0.1, 0.2, 0.4)
     assert [d.name for d in full.datasets if d.sweep] == ["magnetic_tile"]
+    assert "mtd_differnet" in [d.name for d in full.datasets]
     swept = {m.label for m in full.methods if m.sweep}
     assert {"trustmae", "memae", "ae-ssim", "trustmae w/o TR"} == swept
 
@@ -104,13 +159,63 @@ def test_test_scores_subset_keeps_matching_images_and_maps() -> None:
     assert sub.map_paths == [paths[2]] and sub.maps["l2"][0][0, 0] == 2 and len(sub.masks) == 1
 
 
-def test_sweep_rows_show_the_change_against_the_clean_run() -> None:
-    from core.bench.report import _sweep_rows
+def test_sweep_columns_are_labelled_with_the_achieved_share() -> None:
+    from core.bench.tables import render, sweep_table
 
     def run(fraction: float, image_auroc: float) -> dict:
         return {"method": "trustmae", "label": "trustmae", "default_map": "trustmae", "contamination": fraction,
                 "common": {"trustmae": {"image_auroc": image_auroc, "pixel_auroc": 0.5}}}
 
-    header, rows = _sweep_rows({"runs": [run(0.0, 0.80), run(0.2, 0.785), run(0.4, 0.70)]})
-    assert header == ["0 %", "20 %", "40 %"]
-    assert rows == [["trustmae", "trustmae*", "0.800 / 0.500", "0.785 (-1.5) / 0.500", "0.700 (-10.0) / 0.500"]]
+    levels = [{"target": 0.0, "achieved": 0.0, "n_normal": 80, "n_moved": 0},
+              {"target": 0.2, "achieved": 0.2, "n_normal": 80, "n_moved": 20},
+              {"target": 0.4, "achieved": 0.4, "n_normal": 30, "n_moved": 20}]
+    columns, rows = sweep_table({"levels": levels, "runs": [run(0.0, 0.80), run(0.2, 0.785), run(0.4, 0.70)]})
+    assert [h for _, h in columns] == ["method", "scorer", "0.0 % (0 of 80)", "20.0 % (20 of 100)",
+                                       "40.0 % (20 of 50)"]
+    assert render(columns, rows)[2] == ("| trustmae | trustmae* | 0.800 / 0.500 | 0.785 (-1.5) / 0.500 "
+                                        "| 0.700 (-10.0) / 0.500 |")
+
+
+def test_table_rows_always_have_the_header_width() -> None:
+    from core.bench.tables import NA, render
+
+    lines = render([("a", "A"), ("b", "B"), ("c", "C")], [{"a": "1"}, {"a": "x|y", "b": "2", "c": "3", "z": "9"}])
+    assert lines == ["| A | B | C |", "|---|---|---|", f"| 1 | {NA} | {NA} |", "| x\\|y | 2 | 3 |"]
+    assert all(width == 3 for header, rows in _table_widths("\n".join(lines)) for width in [header, *rows])
+
+
+def test_blur_floor_reconstructs_by_blurring_and_needs_no_training() -> None:
+    import torch
+
+    from core.bench.floors import BlurConfig, BlurReconstruction, gaussian_blur
+
+    model = BlurReconstruction(BlurConfig.fast())
+    assert model.phases() == () and not list(model.parameters())
+    flat = torch.full((2, 1, 32, 32), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 4.0), flat, atol=1e-6)
+    x = flat.clone()
+    x[:, :, 16, 16] = 1.0  # a one-pixel defect: blurred away, so its residual is the largest
+    maps, recon = model.predict(x)
+    assert set(maps) == {"l2", "ssim", "l1"} and recon is not None and recon.shape == x.shape
+    assert all(m.shape == (2, 1, 32, 32) for m in maps.values())
+    assert maps["l2"][0, 0].argmax().item() == 16 * 32 + 16
+
+
+def test_run_cache_round_trip_and_key(tmp_path: Path) -> None:
+    from core.bench.cache import RunCache, run_key
+
+    key = run_key({"method": "ae-l2", "epochs": 25, "code": "abc"})
+    assert key == run_key({"code": "abc", "epochs": 25, "method": "ae-l2"})
+    assert key != run_key({"method": "ae-l2", "epochs": 26, "code": "abc"})
+    cache = RunCache(tmp_path)
+    assert cache.load("ds ae-l2 0%", key) is None
+    cache.save("ds ae-l2 0%", key, {"method": "ae-l2"}, {"scorers": {"l2": {"image_auroc": np.float64(0.5)}}})
+    assert cache.load("ds ae-l2 0%", key) == {"scorers": {"l2": {"image_auroc": 0.5}}}
+
+
+def test_progress_bar_shows_where_the_whole_bench_is() -> None:
+    from core.cli.progressbar import format_progress
+    from core.progress import Progress
+
+    line = format_progress(Progress("train", 1, 4, extra={"overall": "run 2/41, bench ETA 1:02:03"}))
+    assert line.endswith("[run 2/41, bench ETA 1:02:03]") and "1/4" in line

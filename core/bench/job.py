@@ -1,0 +1,149 @@
+"""One benchmark run: train one method on one training set, calibrate its label-free thresholds on held-out
+normals and a synthetic-defect split (the code of `defectlab train`), score the test images through
+`defectlab evaluate`'s code path at its metric resolution, and record metrics, speed and memory."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from core.bench.floors import method_spec
+from core.bench.profiles import BenchProfile, MethodRun
+from core.bench.scorers import ScoredModel, applicable_scorers, time_scorers
+from core.bench.system import peak_rss_mb, reset_peak_rss
+from core.data.index import ImageRecord
+from core.data.preprocess import working_image
+from core.device import pick_device
+from core.inference import match_channels
+from core.metrics.operating_point import false_reject_rate, image_flag_everything_f1, pixel_flag_everything_f1
+from core.progress import CancelToken, Progress
+from core.training.batches import TrainingImages
+from core.training.engine import TrainOptions, fit
+from core.workflow.audit import audit_recall, score_training_images
+from core.workflow.common import read_batches
+from core.workflow.evaluate import METRIC_MAX_SIDE, THRESHOLD_KINDS, TestScores, map_metrics, score_test_set
+from core.workflow.train import TrainRequest, _calibrate
+
+SWEEP_SCORERS = ("l2",)  # scored beside the default map in contaminated runs (TrustMAE w/o PD = its l2 map)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobData:
+    """What one run trains and is tested on."""
+
+    root: Path  # the dataset folder (for calibration's request)
+    train: list[ImageRecord]  # normal (+ moved defective) training images
+    val: list[ImageRecord]  # held-out normals for calibration
+    test: list[ImageRecord]  # labelled test images
+    common: set[Path] | None = None  # the sweep's common test images (metrics on them go to "common")
+    injected: set[Path] = dataclasses.field(default_factory=set)  # defective images among `train`
+
+
+def _drain(gen: Iterator[Progress], label: str) -> Iterator[Progress]:
+    """Forward a sub-generator's progress (tagged) and return its return value."""
+    while True:
+        try:
+            progress = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield dataclasses.replace(progress, message=f"{label}: {progress.message}" if progress.message else "")
+
+
+def _load_training_images(records: list[ImageRecord], policy: Any, cancel: CancelToken
+                          ) -> tuple[list[np.ndarray], int]:
+    images = []
+    for _, batch, _ in read_batches(records, cancel):
+        images += [working_image(im, policy) for im in batch]
+    channels = 3 if any(im.shape[0] == 3 for im in images) else 1
+    return [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in images], channels
+
+
+def false_reject_rates(test: TestScores, name: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Share of good test parts each label-free threshold rejects: image thresholds on the pooled image
+    score, pixel thresholds on the map's maximum (a part is rejected when any pixel is flagged)."""
+    good = [i for i, label in enumerate(test.labels) if label == "good"]
+    label_of = dict(zip(test.paths, test.labels))
+    good_maps = [m for m, path in zip(test.maps.get(name, []), test.map_paths) if label_of[path] == "good"]
+    image_scores = np.asarray([test.scores[name][i] for i in good])
+    map_max = np.asarray([float(m.max()) for m in good_maps])
+    out = {}
+    for kind in (k for k in THRESHOLD_KINDS if k in thresholds):
+        scores = image_scores if kind.startswith("image") else map_max
+        out[kind] = false_reject_rate(scores, float(thresholds[kind]["value"]))
+    return out
+
+
+def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, cancel: CancelToken
+            ) -> Iterator[Progress]:
+    """Train, calibrate and evaluate one method (generator of Progress); returns a JSON-friendly dict.
+
+    A run with injected images scores only the default and sweep maps and audits its training set."""
+    reset_peak_rss()
+    device = pick_device(profile.device)
+    spec = method_spec(run.method)
+    config = spec.config(run.preset, **run.overrides)
+    images, channels = _load_training_images(data.train, config.policy, cancel)
+    config = dataclasses.replace(config, in_channels=channels)
+    if profile.epochs is not None and "epochs" not in run.overrides:
+        config = dataclasses.replace(config, epochs=profile.epochs)
+    training = TrainingImages(images, config.policy, config.augment)
+    torch.manual_seed(profile.seed)
+    model = spec.model_cls(config)
+    options = TrainOptions(seed=profile.seed, device=profile.device)
+    planned = sum(p.epochs for p in model.phases())  # a memory-bank phase is one pass whatever config.epochs says
+    yield Progress("train", 0, 1, message=f"{label}: training {planned} epoch(s) on {len(images)} images")
+    started = time.perf_counter()
+    for progress in fit(model, training, options, cancel):
+        if progress.phase != "cancelled":
+            yield progress
+    cancel.raise_if_cancelled()
+    model.eval()
+    train_seconds = time.perf_counter() - started
+
+    scorers = applicable_scorers(model, run.scorers)
+    if data.injected:
+        scorers = [n for n in scorers if n == model.default_map or n in SWEEP_SCORERS] or scorers[:1]
+    scored = ScoredModel(model, scorers)
+    request = TrainRequest(data=data.root, method=run.method, options=options)
+    thresholds, _ = yield from _drain(_calibrate(scored, data.val, True, request, device, cancel), label)
+
+    eval_started = time.perf_counter()
+    yield Progress("evaluate", 0, len(data.test), message=f"{label}: scoring {len(data.test)} test images")
+    test = yield from score_test_set(scored, data.test, device, METRIC_MAX_SIDE, cancel)
+    eval_seconds = time.perf_counter() - eval_started
+    per_scorer: dict[str, Any] = {}
+    common: dict[str, Any] = {}
+    for name in scorers:
+        yield Progress("metrics", 0, 1, message=f"{label}: metrics for {name}")
+        per_scorer[name] = map_metrics(test, name, thresholds.get(name, {}))
+        per_scorer[name]["false_reject_rate"] = false_reject_rates(test, name, thresholds.get(name, {}))
+        if data.common is not None and (name == scored.default_map or name in SWEEP_SCORERS):
+            common[name] = map_metrics(test.subset(data.common), name, {})
+    speed1 = time_scorers(model, scorers, 1, profile.timing_repeats)
+    speed8 = time_scorers(model, scorers, 8, profile.timing_repeats)
+    for name in scorers:
+        per_scorer[name]["ms_per_image_b1"] = speed1[name]
+        per_scorer[name]["ms_per_image_b8"] = speed8[name]
+    audit = None
+    if data.injected:
+        yield Progress("audit", 0, 1, message=f"{label}: auditing {len(data.train)} training images")
+        image_threshold = thresholds.get(model.default_map, {}).get("image", {}).get("value")
+        scores = yield from score_training_images(model, data.train, model.default_map, device, cancel)
+        audit = audit_recall([record.path in data.injected for record, _ in scores], [s for _, s in scores],
+                             float("inf") if image_threshold is None else image_threshold)
+    return {"method": run.method, "label": run.label, "variant": run.variant, "preset": run.preset,
+            "config": config.to_dict(), "epochs": planned, "gradient": any(p.is_gradient_phase for p in
+                                                                            model.phases()),
+            "default_map": scored.default_map, "scorers": per_scorer, "thresholds": thresholds,
+            "common": common, "audit": audit,
+            "flag_everything": {"image_f1": image_flag_everything_f1(test.labels),
+                                "pixel_f1": pixel_flag_everything_f1(test.masks) if test.has_pixels else None},
+            "train_seconds": train_seconds, "eval_seconds": eval_seconds,
+            "eval_ms_per_image_incl_io": 1000 * eval_seconds / max(len(test.labels), 1),
+            "peak_rss_mb": peak_rss_mb(), "n_train": len(data.train), "n_val": len(data.val),
+            "n_test": len(test.labels), "device": str(device)}
