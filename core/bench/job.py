@@ -20,9 +20,11 @@ from core.data.index import ImageRecord
 from core.data.preprocess import working_image
 from core.device import pick_device
 from core.inference import match_channels
-from core.metrics.operating_point import false_reject_rate, image_flag_everything_f1, pixel_flag_everything_f1
+from core.metrics.operating_point import image_flag_everything_f1, pixel_flag_everything_f1
+from core.metrics.thresholds import false_reject_rate
 from core.progress import CancelToken, Progress
 from core.training.batches import TrainingImages
+from core.training.observability import TrainingSummary
 from core.training.engine import TrainOptions, fit
 from core.workflow.audit import audit_recall, score_training_images
 from core.workflow.common import read_batches
@@ -98,7 +100,9 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     planned = sum(p.epochs for p in model.phases())  # a memory-bank phase is one pass whatever config.epochs says
     yield Progress("train", 0, 1, message=f"{label}: training {planned} epoch(s) on {len(images)} images")
     started = time.perf_counter()
+    summary = TrainingSummary(training.steps_per_epoch(config.batch_size))  # the last epoch of each phase
     for progress in fit(model, training, options, cancel):
+        summary.add(progress)
         if progress.phase != "cancelled":
             yield progress
     cancel.raise_if_cancelled()
@@ -140,7 +144,7 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
             "config": config.to_dict(), "epochs": planned, "gradient": any(p.is_gradient_phase for p in
                                                                             model.phases()),
             "default_map": scored.default_map, "scorers": per_scorer, "thresholds": thresholds,
-            "common": common, "audit": audit,
+            "common": common, "audit": audit, "observability": summary.summary(),
             "flag_everything": {"image_f1": image_flag_everything_f1(test.labels),
                                 "pixel_f1": pixel_flag_everything_f1(test.masks) if test.has_pixels else None},
             "train_seconds": train_seconds, "eval_seconds": eval_seconds,

@@ -96,6 +96,12 @@ def _dataset(ds: dict[str, Any], side: int | None) -> list[str]:
     lines += [f"Label-free thresholds: test-set precision / recall / F1 and false-reject rate of good parts "
               f"({where.rstrip('; ')})", ""]
     lines += t.render(t.THRESHOLDS, t.threshold_rows(ds)) + [""]
+    rows = t.observability_rows(ds)
+    if rows:
+        lines += ["Training observability (means over each phase's last epoch): memory slots with a nonzero "
+                  "addressing weight, the mean largest addressing weight, and the shares of TrustMAE's "
+                  "trust-region loss that pull, push or ignore a feature (– where a method has none).", ""]
+        lines += t.render(t.OBSERVED, rows) + [""]
     columns, rows = t.per_type_table(ds)
     if columns:
         lines += ["Image AUROC per defect type", ""] + t.render(columns, rows) + [""]

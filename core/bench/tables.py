@@ -25,6 +25,10 @@ THRESHOLDS: list[Column] = [("method", "method"), ("scorer", "scorer")] + [
 AUDIT: list[Column] = [("method", "method"), ("level", "defective share of training"), ("injected", "injected"),
                        ("top_n", "in top N"), ("flagged", "flagged (injected of all)"),
                        ("ranking_auroc", "ranking AUROC")]
+OBSERVED: list[Column] = [("method", "method"), ("phase", "phase"), ("losses", "last-epoch losses"),
+                          ("memory_slots_used", "slots used"), ("memory_top_weight", "top weight"),
+                          ("trust_pulled", "TR pulled"), ("trust_pushed", "TR pushed"),
+                          ("trust_ignored", "TR ignored")]
 PUBLISHED_MARK = "published"
 
 
@@ -127,6 +131,18 @@ def threshold_rows(ds: dict[str, Any]) -> list[Row]:
                 row[kind] = _prf(at.get(kind), stored.get(kind))
                 row[f"{kind}_frr"] = _f(frr.get(kind), 2)
             rows.append(row)
+    return rows
+
+
+def observability_rows(ds: dict[str, Any]) -> list[Row]:
+    """One row per (clean-level run, gradient phase): mean losses and observability over its last epoch."""
+    rows = []
+    for run in level_runs(ds):
+        for phase, seen in (run.get("observability") or {}).items():
+            losses = ", ".join(f"{k} {v:.3g}" for k, v in seen["losses"].items())
+            observed = seen["observability"]
+            rows.append({"method": label(run), "phase": phase, "losses": losses or NA,
+                         **{key: _f(observed.get(key)) for key, _ in OBSERVED[3:]}})
     return rows
 
 

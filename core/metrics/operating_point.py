@@ -1,7 +1,7 @@
-"""What an operating point costs on good parts, and the F1 that needs no model at all.
+"""The F1 that needs no model at all, over images and over pixels.
 
-Pure functions on NumPy arrays; the benchmark puts them beside every label-free threshold and every
-F1-max column.
+Pure functions; the benchmark puts them beside every F1-max column. The rule itself (F1 = 2p / (1 + p))
+and the false-reject rate live in `core.metrics.thresholds`, beside the calibration that uses them.
 """
 
 from __future__ import annotations
@@ -10,39 +10,19 @@ from typing import Sequence
 
 import numpy as np
 
-
-def false_reject_rate(good_scores: np.ndarray, threshold: float) -> float:
-    """Share of good parts rejected at `threshold` (defective iff score >= threshold).
-
-    Args:
-        good_scores: shape (N,), one score per good image (its pooled image score, or the max of its
-            map for a pixel threshold: a part is rejected when any pixel is flagged).
-        threshold: the operating point.
-
-    Returns:
-        A rate in [0, 1]; NaN when there is no good image.
-    """
-    scores = np.asarray(good_scores, dtype=np.float64)
-    if scores.size == 0:
-        return float("nan")
-    return float(np.mean(scores >= threshold))
+from core.metrics.thresholds import flag_everything_f1
 
 
-def flag_everything_f1(positives: int, total: int) -> float:
-    """F1 of flagging every item as defective: precision p = positives / total, recall 1, F1 = 2p / (1 + p).
-
-    An F1-max at or near this value says the scores separate nothing at that operating point."""
-    if total <= 0 or positives <= 0:
-        return 0.0
-    p = positives / total
-    return 2 * p / (1 + p)
+def _flag_everything(positives: int, total: int) -> float:
+    """0 when there is nothing to find (no item or no defective one), else 2p / (1 + p)."""
+    return flag_everything_f1(positives / total) if total > 0 and positives > 0 else 0.0
 
 
 def image_flag_everything_f1(labels: Sequence[str], good_label: str = "good") -> float:
-    """`flag_everything_f1` over images: N labels, `good_label` for normal images."""
-    return flag_everything_f1(sum(label != good_label for label in labels), len(labels))
+    """Flag-everything F1 over images: N labels, `good_label` for normal images."""
+    return _flag_everything(sum(label != good_label for label in labels), len(labels))
 
 
 def pixel_flag_everything_f1(masks: Sequence[np.ndarray]) -> float:
-    """`flag_everything_f1` over pixels of (H,W) boolean masks (good images contribute all-False masks)."""
-    return flag_everything_f1(int(sum(int(m.sum()) for m in masks)), int(sum(m.size for m in masks)))
+    """Flag-everything F1 over pixels of (H,W) boolean masks (good images contribute all-False masks)."""
+    return _flag_everything(int(sum(int(m.sum()) for m in masks)), int(sum(m.size for m in masks)))
