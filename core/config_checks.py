@@ -12,6 +12,7 @@ from typing import Any
 
 from core.errors import UserError
 from core.scoring.pooling import POOLINGS
+from core.scoring.scorers import scorer_names
 
 # Settings that must be whole numbers of at least 1, with the largest value that still fits in memory.
 _POSITIVE_INTS = {
@@ -24,6 +25,9 @@ _POSITIVE_FLOATS = {"lr", "tile_scale", "discriminator_lr", "discriminator_width
 _FRACTIONS = {"tile_overlap": (0.0, 0.95), "stage1_share": (0.0, 1.0), "coreset_ratio": (0.0, 1.0)}
 _CHOICES = {"resize_mode": ("resize", "tile"), "pooling": POOLINGS, "in_channels": (1, 3)}
 _MAX_NUMBER = 1e9  # any other number (loss weights, margins, ...) beyond this is a typo or damage
+
+
+_NAME_LISTS = {"scorers": scorer_names}  # settings that list names, with where the valid names come from
 
 
 def _kind(default: Any) -> str:
@@ -53,6 +57,11 @@ def _type_ok(value: Any, default: Any) -> bool:
 
 def setting_problem(name: str, value: Any, default: Any) -> str | None:
     """Why `value` is not acceptable for setting `name` (whose preset value is `default`), or None."""
+    if name in _NAME_LISTS:
+        known = _NAME_LISTS[name]()
+        if not isinstance(value, (tuple, list)) or any(v not in known for v in value):
+            return f"must be a list of names from {', '.join(known)}"
+        return None
     if not _type_ok(value, default):
         return f"must be {_kind(default)} (like {default!r})"
     if name in _CHOICES and value not in _CHOICES[name]:

@@ -60,7 +60,7 @@ def infer_images(model: AnomalyModel, images: list[np.ndarray], policy: ResizePo
     model.eval()
     for start in range(0, len(all_tiles), TILE_BATCH):
         batch = torch.from_numpy(all_tiles[start:start + TILE_BATCH]).to(device)
-        maps, recon = model.predict(batch)
+        maps, recon = model.score(batch)
         for name, value in maps.items():
             maps_out.setdefault(name, []).append(value.float().cpu().numpy())
         if recon is not None:

@@ -22,7 +22,7 @@ from core.metrics.summary import image_metrics
 from core.models.base import AnomalyModel, MethodConfig
 from core.models.registry import MethodSpec, get_method
 from core.scoring.maps import RECONSTRUCTION_MAPS
-from core.training.phases import Phase
+from core.models.phases import Phase
 
 BLUR = "blur-floor"
 

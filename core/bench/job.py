@@ -14,7 +14,7 @@ import torch
 
 from core.bench.floors import method_spec
 from core.bench.profiles import BenchProfile, MethodRun
-from core.bench.scorers import ScoredModel, applicable_scorers, time_scorers
+from core.bench.scorers import bench_scorers, time_scorers, with_scorers
 from core.bench.system import peak_rss_mb, reset_peak_rss
 from core.data.index import ImageRecord
 from core.data.preprocess import working_image
@@ -29,7 +29,7 @@ from core.training.engine import TrainOptions, fit
 from core.workflow.audit import audit_recall, score_training_images
 from core.workflow.common import read_batches
 from core.workflow.evaluate import METRIC_MAX_SIDE, THRESHOLD_KINDS, TestScores, map_metrics, score_test_set
-from core.workflow.train import TrainRequest, _calibrate
+from core.workflow.calibrate import CalibrationSettings, calibrate
 
 SWEEP_SCORERS = ("l2",)  # scored beside the default map in contaminated runs (TrustMAE w/o PD = its l2 map)
 
@@ -109,12 +109,12 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     model.eval()
     train_seconds = time.perf_counter() - started
 
-    scorers = applicable_scorers(model, run.scorers)
+    scorers = bench_scorers(model, run.scorers)
     if data.injected:
         scorers = [n for n in scorers if n == model.default_map or n in SWEEP_SCORERS] or scorers[:1]
-    scored = ScoredModel(model, scorers)
-    request = TrainRequest(data=data.root, method=run.method, options=options)
-    thresholds, _ = yield from _drain(_calibrate(scored, data.val, True, request, device, cancel), label)
+    scored = with_scorers(model, scorers)
+    settings = CalibrationSettings(seed=profile.seed)
+    thresholds, _ = yield from _drain(calibrate(scored, data.val, True, settings, device, cancel), label)
 
     eval_started = time.perf_counter()
     yield Progress("evaluate", 0, len(data.test), message=f"{label}: scoring {len(data.test)} test images")

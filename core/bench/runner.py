@@ -18,7 +18,7 @@ from core.bench.floors import trivial_scores
 from core.bench.job import JobData, run_job
 from core.bench.profiles import BenchProfile, DatasetRun, MethodRun
 from core.bench.sweep import SweepLevel, common_test, plan_levels, remaining_test
-from core.bench.system import git_state
+from core.bench.system import source_version
 from core.data.index import index_dataset, resolve_data_root, split_normals
 from core.progress import CancelToken, Progress
 from core.scoring.perceptual import available_backbone
@@ -46,9 +46,9 @@ class PlannedRun:
 
 
 def code_version() -> str:
-    """The commit, plus a hash of the uncommitted changes when the tree is dirty."""
-    state = git_state()
-    return state["commit"] + (f"+{state['changes']}" if state["dirty"] else "")
+    """What a cached run's numbers depend on in the code: `source_version` (the commit is recorded in the
+    report's provenance, not in the key)."""
+    return "src-" + source_version()
 
 
 def _plan_dataset(profile: BenchProfile, ds: DatasetRun, index: int, work_dir: Path, version: str

@@ -83,6 +83,23 @@ def git_state(folder: Path | None = None) -> dict[str, Any]:
     return {"commit": sha, "dirty": bool(status), "changes": changes}
 
 
+# Code that only presents results: changing it changes no number, so cached runs stay valid across it.
+_PRESENTATION = ("core/cli/", "core/bench/report.py", "core/bench/tables.py", "core/bench/published.py")
+
+
+def source_version(root: Path | None = None) -> str:
+    """A 12-hex-digit hash of every Python file under core/ that can change a result (file names and
+    contents as they are on disk, committed or not). Commits that touch only the GUI, the tests, the docs
+    or the report's presentation keep it, so a long benchmark can be resumed across them."""
+    root = root or repo_root()
+    digest = hashlib.sha256()
+    for path in sorted((root / "core").rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        if not name.startswith(_PRESENTATION):
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
 def is_committed_report(path: Path) -> bool:
     """Whether `path` is one of the BENCHMARKS files committed in the repository root."""
     return path.resolve() in {repo_root() / "BENCHMARKS.md", repo_root() / "BENCHMARKS.json"}

@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from core.cli.bench import add_bench_parser
 from core.cli.progressbar import run_to_end
+from core.cli.weights import add_weights_parser
+from core.scoring.scorers import scorer_names
 from core.cli.tables import metrics_table, per_type_table, render_table, threshold_table
 from core.data.index import resolve_data_root
 from core.errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXPECTED_ERRORS, UserError, user_message
@@ -57,6 +60,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     values = {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
     if args.no_augment:
         values["augment"] = False
+    if getattr(args, "scorer", None):
+        values["scorers"] = tuple(args.scorer)
     for item in args.set or []:
         name, value = _setting(item)
         values[name] = value
@@ -239,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="NAME=VALUE", help="any other setting of the method's "
                    "config, e.g. --set downsamplings=3 (TrustMAE, fine-detail products) or --set use_gan=true; "
                    "repeatable; `defectlab methods` lists the settings")
+    t.add_argument("--scorer", action="append", metavar="NAME", help="add a post-hoc map from the scorer "
+                   f"registry ({', '.join(scorer_names())}) to the method's own maps; repeatable")
     t.add_argument("--val-fraction", type=float, default=0.1, help="normals held out for label-free thresholds")
     t.add_argument("--target-frr", type=float, default=0.01, help="target false-reject rate of good parts for "
                    "the label-free image threshold (default 0.01)")
@@ -272,9 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--epochs", type=int, default=40)
     d.add_argument("--out", default="defectlab-demo", help="output folder (default: ./defectlab-demo)")
 
-    from core.bench.cli import add_bench_parser  # noqa: PLC0415
     add_bench_parser(add)
-    from core.cli.weights import add_weights_parser  # noqa: PLC0415
     add_weights_parser(add)
     a = add("audit", cmd_audit, "Rank the training images by anomaly score and flag suspects above the "
             "model's label-free threshold (for models trained on unsorted folders).")

@@ -14,7 +14,7 @@ from core.models.blocks import ConvSpec, conv_stack, run_stages, stage_scales, t
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import RECONSTRUCTION_MAPS
 from core.scoring.ssim import ssim_loss
-from core.training.phases import OptimizerSpec, Phase
+from core.models.phases import OptimizerSpec, Phase
 
 # Bergmann et al. Table 1 for 128x128 inputs: 128 -> 8x8 feature map -> 1x1 latent of size d.
 _ENCODER_128 = [

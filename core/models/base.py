@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from core.data.preprocess import ResizePolicy
-from core.training.phases import Phase
+from core.models.phases import Phase
+from core.scoring.scorers import extra_maps
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class MethodConfig:
     weight_decay: float = 0.0
     augment: bool = True  # flips and 90-degree rotations; switch off for orientation-fixed products
     pooling: str = "max_smoothed"  # how an anomaly map becomes an image score
+    scorers: tuple[str, ...] = ()  # post-hoc maps from the scorer registry added to the method's own
 
     @classmethod
     def fast(cls) -> MethodConfig:
@@ -74,6 +76,7 @@ class AnomalyModel(nn.Module):
     method: ClassVar[str] = ""
     map_names: ClassVar[tuple[str, ...]] = ()  # the anomaly maps `predict` returns
     default_map: ClassVar[str] = ""  # the map that gives the image score and verdict
+    reconstructs: ClassVar[bool] = True  # predict returns a reconstruction (post-hoc scorers need one)
 
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
@@ -100,6 +103,19 @@ class AnomalyModel(nn.Module):
         """Anomaly maps {name: (N,1,S,S)} and the reconstruction (N,C,S,S) in [0,1], or None for
         methods that do not reconstruct."""
         raise NotImplementedError
+
+    @property
+    def all_map_names(self) -> tuple[str, ...]:
+        """The method's own maps, then the post-hoc scorers its config adds."""
+        return self.map_names + tuple(n for n in self.config.scorers if n not in self.map_names)
+
+    @torch.no_grad()
+    def score(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """`predict` plus the maps of `config.scorers`: every map in `all_map_names`, (N,1,S,S) each."""
+        maps, recon = self.predict(batch)
+        if self.config.scorers:
+            maps.update(extra_maps(self, self.config.scorers, batch, recon, maps))
+        return maps, recon
 
     def feature_scales(self) -> tuple[FeatureScale, ...]:
         """The encoder scales `encoder_features` returns, finest first; () for methods that expose none."""

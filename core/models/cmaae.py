@@ -43,7 +43,7 @@ from core.scoring.maps import l1_map
 from core.scoring.msfr import msfr_map
 from core.scoring.perceptual import perceptual_map
 from core.synth.anomalies import gaaga
-from core.training.phases import OptimizerSpec, Phase
+from core.models.phases import OptimizerSpec, Phase
 
 MEMORIES = ("cmam", "mam")
 FUSIONS = ("gates", "concat")

@@ -19,7 +19,7 @@ from core.models.memory import MemoryReadout, ShrinkageMemory, addressing_stats,
 from core.models.registry import MethodSpec, register
 from core.models.trustmae import ResidualDecoder, ResidualEncoder, check_input_size, level_widths
 from core.scoring.maps import l1_map, l2_map, ssim_residual_map
-from core.training.phases import OptimizerSpec, Phase
+from core.models.phases import OptimizerSpec, Phase
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.models.backbone import EfficientNetFeatures
+from core.features.efficientnet import EfficientNetFeatures
 from core.models.base import AnomalyModel, MethodConfig
 from core.models.registry import MethodSpec, register
-from core.training.phases import Phase
+from core.models.phases import Phase
 
 _QUERY_CHUNK = 4096  # test patches per distance block: bounds memory to chunk x bank floats
 
@@ -74,6 +74,7 @@ class PatchCore(AnomalyModel):
     method = "patchcore"
     map_names = ("nn",)
     default_map = "nn"
+    reconstructs = False
 
     def __init__(self, config: PatchCoreConfig) -> None:
         super().__init__(config)

@@ -27,14 +27,14 @@ from core.models.base import AnomalyModel, FeatureScale, MethodConfig
 from core.models.blocks import run_stages, stage_scales
 from core.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_discriminator_loss,
                                        hinge_generator_loss)
-from core.models.feature_loss import FeatureLoss
+from core.features.loss import FeatureLoss
 from core.models.memory import (MemoryReadout, TrustMemory, addressing_stats, margin_loss, trust_region_fractions,
                                 trust_region_loss)
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l2_map, ssim_residual_map
 from core.scoring.perceptual import available_backbone, perceptual_map
 from core.scoring.ssim import ssim_loss
-from core.training.phases import OptimizerSpec, Phase
+from core.models.phases import OptimizerSpec, Phase
 
 
 @dataclass(frozen=True)

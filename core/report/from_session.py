@@ -22,7 +22,7 @@ from core.modelfile import ModelMeta
 from core.progress import CancelToken, Cancelled, Progress
 from core.regions import DEFAULT_MIN_AREA
 from core.report import ReportBuilder, RunInfo, write_report
-from core.workflow.predict import heatmap_overlay
+from core.report.overlay import heatmap_overlay
 
 def session_run_info(model: Path, meta: ModelMeta, input_folder: Path, map_name: str, image: float | None,
                      pixel: float | None, how: str, review: tuple[float, float] | None = None,

@@ -13,13 +13,18 @@ take each stage after its normalisation and activation). Methods that expose non
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 
-if TYPE_CHECKING:  # core.models imports this module
-    from core.models.base import AnomalyModel
+
+class FeatureEncoder(Protocol):
+    """What MSFR needs of a model (`core.models.base.AnomalyModel` provides it; scoring sits below models)."""
+
+    def feature_scales(self) -> Sequence[Any]: ...
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]: ...
 
 __all__ = ["SCALES", "msfr_from_features", "msfr_map", "receptive_fields", "supports_msfr"]
 
@@ -50,13 +55,13 @@ def receptive_fields(layers: list[tuple[int, int]]) -> list[int]:
     return sides
 
 
-def supports_msfr(model: AnomalyModel) -> bool:
+def supports_msfr(model: FeatureEncoder) -> bool:
     """Whether the model exposes the SCALES encoder scales MSFR needs."""
     return len(model.feature_scales()) >= SCALES
 
 
 @torch.no_grad()
-def msfr_map(model: AnomalyModel, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+def msfr_map(model: FeatureEncoder, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     """MSFR of an input (N,C,H,W) in [0,1] and its reconstruction (same shape, [0,1]) through the model's
     first SCALES encoder scales -> (N,1,H,W)."""
     scales = model.feature_scales()[:SCALES]

@@ -5,7 +5,7 @@ Two networks can play phi:
   trunk weights are on this machine: the torch hub cache (`<hub>/checkpoints/<torchvision file name>`) or a
   file imported with `defectlab weights import FILE`. The SHA-256 prefix that torchvision puts in the file
   name is checked (`core.weightfiles`). Nothing is downloaded.
-- Otherwise the bundled ImageNet EfficientNet-Lite0 (`core.models.backbone`): features unit-normalized over
+- Otherwise the bundled ImageNet EfficientNet-Lite0 (`core.features.efficientnet`): features unit-normalized over
   channels (as LPIPS does), squared differences averaged over channels (gamma_l = 1/C_l), bilinearly
   upsampled to H x W and summed over layers.
 
@@ -106,7 +106,7 @@ class EfficientNetDistance(nn.Module):
 
     def __init__(self, stages: tuple[int, ...] = EFFICIENTNET_STAGES) -> None:
         super().__init__()
-        from core.models.backbone import EfficientNetFeatures  # noqa: PLC0415
+        from core.features.efficientnet import EfficientNetFeatures  # noqa: PLC0415
 
         self.features = EfficientNetFeatures(stages)
 

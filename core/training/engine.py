@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -16,10 +17,8 @@ from core.device import pick_device, set_threads
 from core.progress import CancelToken, EtaClock, Progress
 from core.training.batches import TrainingImages
 from core.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from core.training.phases import Phase
-
-if TYPE_CHECKING:  # core.models imports core.training.phases; avoid the import cycle at run time
-    from core.models.base import AnomalyModel
+from core.models.base import AnomalyModel
+from core.models.phases import Phase
 
 STATS_EVERY = 10  # steps between model statistics (e.g. memory usage) sent with the progress
 
@@ -163,7 +162,8 @@ def _resume_point(model: AnomalyModel, options: TrainOptions) -> Checkpoint | No
     if not (options.resume and path and Path(path).exists()):
         return None
     ckpt = load_checkpoint(Path(path))
-    if ckpt.method != model.method or ckpt.config != model.config.to_dict():
+    # Compare as the checkpoint stores it: JSON turns the config's tuples into lists.
+    if ckpt.method != model.method or ckpt.config != json.loads(json.dumps(model.config.to_dict())):
         raise ValueError(f"checkpoint {path} belongs to a different training ({ckpt.method} with other "
                          "settings); delete it or choose another output to start afresh")
     if ckpt.seed != options.seed:

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 import torch
 
 from core.data.index import iter_index_dataset
-from core.data.io import to_uint8_hwc, write_png_atomic
+from core.data.io import write_png_atomic
 from core.data.preprocess import ResizePolicy
 from core.device import pick_device
 from core.errors import user_message
@@ -26,6 +25,7 @@ from core.models.base import AnomalyModel
 from core.progress import CancelToken, Cancelled, Progress
 from core.regions import DEFAULT_MIN_AREA
 from core.report import ReportBuilder, RunInfo, write_report
+from core.report.overlay import heatmap_overlay
 from core.workflow.common import read_batches
 
 
@@ -40,22 +40,6 @@ class PredictRequest:
     report: Path | None = None  # folder for the inspection report; None: no report
     min_region_area: int = DEFAULT_MIN_AREA  # pixels; smaller defect regions are left out of the report
     report_pdf: bool = True
-
-
-def heatmap_overlay(image: np.ndarray, anomaly_map: np.ndarray, pixel_threshold: float) -> np.ndarray:
-    """(C,H,W) image in [0,1] + (H,W) map -> (H,W,3) uint8 RGB: jet colours where the map is at least half
-    the pixel threshold, with a white contour at the threshold."""
-    gray = to_uint8_hwc(image)
-    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB) if gray.shape[2] == 1 else gray
-    scale = 255.0 / (2 * pixel_threshold) if pixel_threshold > 0 else 255.0 / max(float(anomaly_map.max()), 1e-12)
-    level = np.clip(anomaly_map * scale, 0, 255).astype(np.uint8)
-    colour = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    alpha = (np.clip(level.astype(np.float32) / 128.0 - 0.5, 0, 1) * 0.6)[..., None]
-    out = (base * (1 - alpha) + colour * alpha).astype(np.uint8)
-    contours, _ = cv2.findContours((anomaly_map >= pixel_threshold).astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(out, contours, -1, (255, 255, 255), 1)
-    return out
 
 
 def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -> Iterator[Progress]:

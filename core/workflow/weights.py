@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.models.feature_loss import VGG19_FILE, find_vgg19_weights
+from core.features.loss import VGG19_FILE, find_vgg19_weights
 from core.scoring.perceptual import TRUNK_FILES, find_trunk_weights
 from core.weightfiles import install, search_folders, sha256_of, sha256_prefix
 

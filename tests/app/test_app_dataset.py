@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from PySide6.QtCore import Qt
+
 from app.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
@@ -69,4 +71,27 @@ def test_missing_folder_is_a_message_not_a_crash(qtbot, tmp_path: Path) -> None:
     window.open_folder(tmp_path / "nowhere")
     qtbot.waitUntil(lambda: bool(window.job_status.errors), timeout=5000)
     assert "not found" in window.job_status.errors[-1]
+    window.close()
+
+
+def test_a_mask_of_the_wrong_size_is_shown_in_the_browser_and_the_viewer(qtbot, tiny_dataset: Path,
+                                                                          tmp_path: Path) -> None:
+    import numpy as np  # noqa: PLC0415
+
+    from core.data.io import write_png_atomic  # noqa: PLC0415
+
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, folder)
+    mask = next((folder / "ground_truth").rglob("*_mask.png"))
+    write_png_atomic(mask, np.zeros((40, 56), np.uint8))  # the images are 128 x 128
+    window = MainWindow()
+    qtbot.addWidget(window)
+    open_and_wait(qtbot, window, folder)
+    model = window.dataset.model
+    row = next(i for i, r in enumerate(model.records) if r.mask_path == mask)
+    index = model.index(row)
+    assert "⚠ mask size differs" in model.data(index)
+    assert "is 56x40, the image 128x128" in model.data(index, Qt.ItemDataRole.ToolTipRole)
+    window.session.set_current(model.records[row].path)
+    qtbot.waitUntil(lambda: "ground truth not shown" in window.viewer.readout.text(), timeout=5000)
     window.close()

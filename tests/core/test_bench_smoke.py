@@ -122,7 +122,7 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
 
 def test_bench_refuses_to_write_the_committed_reports_from_a_dirty_tree(monkeypatch: pytest.MonkeyPatch,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    import core.bench.cli as bench_cli
+    import core.cli.bench as bench_cli
     from core.bench.system import is_committed_report, repo_root
     from core.cli.main import main
 
@@ -219,3 +219,20 @@ def test_progress_bar_shows_where_the_whole_bench_is() -> None:
 
     line = format_progress(Progress("train", 1, 4, extra={"overall": "run 2/41, bench ETA 1:02:03"}))
     assert line.endswith("[run 2/41, bench ETA 1:02:03]") and "1/4" in line
+
+
+def test_source_version_follows_result_code_only(tmp_path: Path) -> None:
+    from core.bench.system import source_version
+
+    (tmp_path / "core" / "bench").mkdir(parents=True)
+    (tmp_path / "core" / "cli").mkdir()
+    model = tmp_path / "core" / "model.py"
+    model.write_text("A = 1\n")
+    (tmp_path / "core" / "bench" / "tables.py").write_text("W = 1\n")
+    (tmp_path / "core" / "cli" / "main.py").write_text("X = 1\n")
+    before = source_version(tmp_path)
+    (tmp_path / "core" / "bench" / "tables.py").write_text("W = 2\n")
+    (tmp_path / "core" / "cli" / "main.py").write_text("X = 2\n")
+    assert source_version(tmp_path) == before  # presentation only
+    model.write_text("A = 2\n")
+    assert source_version(tmp_path) != before

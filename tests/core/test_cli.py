@@ -60,3 +60,13 @@ def test_methods_lists_one_methods_settings(capsys: pytest.CaptureFixture[str]) 
     assert main(["methods", "trustmae"]) == 0
     rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()[2:]}
     assert rows["trust_threshold"] == ["10.0", "20.0"] and rows["top_k"] == ["3", "3"]
+
+
+def test_train_scorer_option_is_checked(tiny_demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    common = ["train", "--data", str(tiny_demo), "--epochs", "1", "--batch-size", "4", "--device", "cpu"]
+    assert main(common + ["--method", "ae-l2", "--scorer", "nope", "--out", str(tmp_path / "a.safetensors")]) == 2
+    assert "scorers" in capsys.readouterr().err
+    assert main(common + ["--method", "patchcore", "--scorer", "perceptual",
+                          "--out", str(tmp_path / "b.safetensors")]) == 2
+    assert "cannot score a patchcore model" in capsys.readouterr().err
+    assert not (tmp_path / "a.safetensors").exists() and not (tmp_path / "b.safetensors").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.models import feature_loss
+from core.features import loss as feature_loss
 from core.weightfiles import weights_dir
 
 

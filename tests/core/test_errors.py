@@ -21,6 +21,7 @@ from badfiles import (add_mask_cases, edit_model_meta, flip_header_bytes, make_d
 
 import core.data.index
 import core.fileio
+import core.workflow.calibrate
 import core.workflow.common
 import core.workflow.predict
 import core.workflow.train
@@ -234,7 +235,7 @@ CASES = [
          ("training cancelled",), _nothing_trained),
     Case("cancel-train-loading", lambda e: (ctrl_c_at(e, core.workflow.common, "read_image", 1), train(e))[1],
          130, ("cancelled", "checkpoint kept"), _nothing_trained),
-    Case("cancel-train-calibrating", lambda e: (ctrl_c_at(e, core.workflow.train, "infer_images", 1, hard=True),
+    Case("cancel-train-calibrating", lambda e: (ctrl_c_at(e, core.workflow.calibrate, "infer_images", 1, hard=True),
                                                 train(e))[1], 130, ("cancelled",), _checkpoint_kept),
     Case("cancel-predict-indexing", lambda e: (ctrl_c_at(e, core.data.index, "check_image", 1),
                                                predict(e, "--out", str(e.tmp / "out")))[1], 130,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.models.backbone import EfficientNetFeatures
+from core.features.efficientnet import EfficientNetFeatures
 from core.scoring import perceptual
 from core.scoring.perceptual import (EfficientNetDistance, LpipsDistance, available_backbone, import_trunk_weights,
                                      perceptual_map, perceptual_mse_map, resolve_backbone)

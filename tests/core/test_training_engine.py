@@ -12,7 +12,7 @@ from core.data.preprocess import ResizePolicy
 from core.models import build_model
 from core.progress import CancelToken
 from core.training import Phase, TrainingDiverged, TrainingImages, TrainOptions, fit, load_checkpoint
-from core.training.phases import OptimizerSpec
+from core.models.phases import OptimizerSpec
 
 
 def _images(n: int = 8, size: int = 128, channels: int = 1) -> TrainingImages:

@@ -13,7 +13,8 @@ from core.metrics.thresholds import Threshold
 from core.modelfile import ModelMeta
 from core.workflow import evaluate
 from core.workflow.evaluate import map_metrics
-from core.workflow.train import _SyntheticSplit, degenerate_message, threshold_entry
+from core.workflow.calibrate import SyntheticSplit, threshold_entry
+from core.workflow.train import degenerate_message
 
 
 def test_threshold_entry_stores_the_false_reject_rate_of_good_images() -> None:
@@ -30,8 +31,8 @@ def test_threshold_entry_stores_the_false_reject_rate_of_good_images() -> None:
     assert synthetic["reason"].startswith("Degenerate calibration, not usable") and "flags everything" in synthetic["reason"]
 
 
-def _split(normal_maps: list[np.ndarray], defect_maps: list[np.ndarray], mask: np.ndarray) -> _SyntheticSplit:
-    split = _SyntheticSplit(0)
+def _split(normal_maps: list[np.ndarray], defect_maps: list[np.ndarray], mask: np.ndarray) -> SyntheticSplit:
+    split = SyntheticSplit(0)
     for m in normal_maps:
         split._add({"m": m}, None, "max")
     for m in defect_maps:

@@ -16,6 +16,7 @@ from core.bench.profiles import PROFILES, DatasetRun, MethodRun, get_profile
 from core.bench.report import write_reports
 from core.bench.runner import run_bench
 from core.bench.system import git_state, is_committed_report, machine
+from core.cli.progressbar import run_to_end
 from core.progress import CancelToken
 
 
@@ -56,8 +57,6 @@ def add_bench_parser(add: Callable[..., argparse.ArgumentParser]) -> argparse.Ar
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from core.cli.progressbar import run_to_end  # noqa: PLC0415 - core.cli imports this module
-
     gpu = torch.cuda.is_available() and args.device in ("auto", "cuda")
     profile = get_profile(args.profile, gpu=gpu, contamination=args.contamination, device=args.device)
     if args.datasets:

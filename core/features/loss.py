@@ -3,7 +3,7 @@
 The paper uses VGG-19 (relu outputs of conv1_2, conv2_2, conv3_4, conv4_4, conv5_4; weights 1/32, 1/16,
 1/8, 1/4, 1). Nothing is downloaded: VGG-19 is used only when torchvision's ImageNet file
 `vgg19-dcbb9e9d.pth` is imported (`defectlab weights import FILE`) or in the torch hub cache
-(`<hub>/checkpoints/`) and its SHA-256 starts with `dcbb9e9d`. Otherwise, and by choice, the bundled EfficientNet-Lite0 (`core.models.backbone`) plays psi:
+(`<hub>/checkpoints/`) and its SHA-256 starts with `dcbb9e9d`. Otherwise, and by choice, the bundled EfficientNet-Lite0 (`core.features.efficientnet`) plays psi:
 stages 1-3 (strides 2, 4, 8), weighted 1/4, 1/2, 1 in the same deeper-weighs-more spirit.
 
 The networks are frozen and never part of a model's state dict: they are ImageNet constants, not weights
@@ -87,7 +87,7 @@ def _network(name: str) -> tuple[nn.Module, tuple[float, ...]]:
         if path is None:
             raise FileNotFoundError(f"{VGG19_FILE} not found in {hub_checkpoints()}")
         return VGG19Features(path), VGG19_WEIGHTS
-    from core.models.backbone import EfficientNetFeatures  # noqa: PLC0415 - heavy, only when used
+    from core.features.efficientnet import EfficientNetFeatures  # noqa: PLC0415 - heavy, only when used
 
     return EfficientNetFeatures(LOSS_STAGES), LOSS_STAGE_WEIGHTS
 

@@ -1,0 +1,94 @@
+"""The scorer registry: anomaly maps computed after the fact from an input and its reconstruction, on top
+of the maps a method returns itself. One registry serves training (the maps a model file carries), inference,
+the CLI, the workbench and the benchmark.
+
+A method's config lists the scorers it adds (`MethodConfig.scorers`, e.g. ("perceptual", "msfr")); the
+model's `score` runs `predict` and then `extra_maps`. Every scorer is fn(model, x, recon) -> (N,1,H,W) with
+x and recon (N,C,H,W) in [0,1]; higher is more anomalous.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from core.scoring.msfr import msfr_map, supports_msfr
+from core.scoring.maps import l2_map
+from core.scoring.perceptual import perceptual_map, perceptual_mse_map
+
+ScorerFn = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Scorer:
+    name: str
+    description: str
+    fn: ScorerFn
+    applies: Callable[[Any], bool] = lambda model: True  # beyond needing a reconstruction
+
+
+_SCORERS: dict[str, Scorer] = {}
+
+
+def register_scorer(scorer: Scorer) -> Scorer:
+    if scorer.name in _SCORERS:
+        raise ValueError(f"scorer {scorer.name!r} is registered twice")
+    _SCORERS[scorer.name] = scorer
+    return scorer
+
+
+def scorer_names() -> list[str]:
+    return list(_SCORERS)
+
+
+def get_scorer(name: str) -> Scorer:
+    try:
+        return _SCORERS[name]
+    except KeyError:
+        raise ValueError(f"unknown scorer {name!r}; choose from {', '.join(_SCORERS)}") from None
+
+
+def applicable_scorers(model: Any) -> list[str]:
+    """Registered scorers that can score this model: it reconstructs, and the scorer's own condition holds
+    (MSFR needs the model's encoder features)."""
+    if not model.reconstructs:
+        return []
+    return [name for name, scorer in _SCORERS.items() if name not in model.map_names and scorer.applies(model)]
+
+
+def check_scorers(model: Any, names: tuple[str, ...]) -> None:
+    """A clear error for a scorer that is unknown or cannot score this model."""
+    usable = applicable_scorers(model)
+    for name in names:
+        get_scorer(name)
+        if name not in usable and name not in model.map_names:
+            raise ValueError(f"scorer {name!r} cannot score a {model.method} model; it can use "
+                             f"{', '.join(usable) or 'none'}")
+
+
+@torch.no_grad()
+def extra_maps(model: Any, names: tuple[str, ...], x: torch.Tensor, recon: torch.Tensor | None,
+               own: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The maps of `names` that the model did not return itself. `own` is predict's maps: a scorer reuses
+    one of them when it can (perceptual x MSE reuses a perceptual map)."""
+    out: dict[str, torch.Tensor] = {}
+    for name in names:
+        if name in own:
+            continue
+        if recon is None:
+            raise ValueError(f"scorer {name!r} needs a reconstruction; {model.method} returns none")
+        if name == "perceptual_mse" and "perceptual" in {**own, **out}:
+            out[name] = {**own, **out}["perceptual"] * l2_map(x, recon)
+        else:
+            out[name] = get_scorer(name).fn(model, x, recon)
+    return out
+
+
+register_scorer(Scorer("perceptual", "spatial perceptual distance between input and reconstruction",
+                       lambda model, x, recon: perceptual_map(x, recon)))
+register_scorer(Scorer("perceptual_mse", "perceptual distance x per-pixel MSE (TrustMAE's map)",
+                       lambda model, x, recon: perceptual_mse_map(x, recon)))
+register_scorer(Scorer("msfr", "multi-scale feature residual on the model's own encoder (CMA-AE Eq. 14)",
+                       lambda model, x, recon: msfr_map(model, x, recon), applies=supports_msfr))
