@@ -31,7 +31,7 @@ from core.models.feature_loss import FeatureLoss
 from core.models.memory import TrustMemory, addressing_stats, margin_loss, trust_region_fractions, trust_region_loss
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l2_map, ssim_residual_map
-from core.scoring.perceptual import available_backbone, perceptual_map
+from core.scoring.perceptual import available_backbone, perceptual_map, perceptual_mse_map
 from core.scoring.ssim import ssim_loss
 from core.training.phases import OptimizerSpec, Phase
 
@@ -147,10 +147,8 @@ class TrustMAE(MemoryAutoencoder):
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         recon = (self(batch)[0] + 1.0) / 2.0
         perceptual = perceptual_map(batch, recon, self.config.perceptual_backbone)
-        l2 = l2_map(batch, recon)
-        # Section 2.3: the multiplicative combination highlights defects and suppresses normal regions.
-        maps = {"trustmae": perceptual * l2, "perceptual": perceptual, "l2": l2,
-                "ssim": ssim_residual_map(batch, recon)}
+        maps = {"trustmae": perceptual_mse_map(batch, recon, perceptual=perceptual), "perceptual": perceptual,
+                "l2": l2_map(batch, recon), "ssim": ssim_residual_map(batch, recon)}
         return maps, recon
 
     def training_stats(self) -> dict[str, Any]:
