@@ -4,8 +4,7 @@ A failure the user can cause or meet becomes one short message that names the fi
 wrong and what to do. Core code raises `UserError` or a `FileError` (an image, model or project file that
 cannot be used; both are ValueErrors, like the other errors of core.data); `user_message` turns those and
 OS errors (read-only folder, full disk) into that message; the CLI maps them to exit status 2 and the GUI to
-a message box. Only an unexpected failure (a bug) keeps its
-traceback.
+a message box. Only an unexpected failure (a bug) keeps its traceback.
 """
 
 from __future__ import annotations
