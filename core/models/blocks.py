@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from core.models.base import AnomalyModel, FeatureScale
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
 from core.models.memory import MemoryReadout
 from core.scoring.msfr import receptive_fields
 
@@ -157,13 +157,24 @@ class MemoryAutoencoder(AnomalyModel):
     """`ResidualEncoder` -> a memory on the bottleneck map -> `ResidualDecoder`; inputs (N,C,S,S) in [0,1],
     mapped to [-1,1] inside. MemAE and TrustMAE are this model with their own memory and losses.
 
-    Subclasses set `encoder`, `memory` and `decoder` in their `__init__`; the memory maps the bottleneck
-    (N,Z,h,w) to a `MemoryReadout` and reports `memory_usage()`.
+    The config carries downsamplings, base_channels, latent_dim and residual_blocks. Subclasses give the
+    memory through `build_memory`: a module that maps the bottleneck (N,Z,h,w) to a `MemoryReadout` and
+    reports `memory_usage()`. It is built between the encoder and the decoder (the order of the seeded
+    initialization).
     """
 
-    encoder: ResidualEncoder
-    memory: nn.Module
-    decoder: ResidualDecoder
+    def __init__(self, config: MethodConfig) -> None:
+        super().__init__(config)
+        c: Any = config
+        check_input_size(self.method, c.input_size, c.downsamplings)
+        widths = level_widths(c.base_channels, c.latent_dim, c.downsamplings)
+        self.encoder = ResidualEncoder(c.in_channels, widths, c.residual_blocks)
+        self.memory = self.build_memory()
+        self.decoder = ResidualDecoder(c.in_channels, widths, c.residual_blocks)
+
+    def build_memory(self) -> nn.Module:
+        """The memory on the bottleneck map, from `self.config`."""
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, MemoryReadout]:
         """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from core.models.base import MethodConfig
-from core.models.blocks import MemoryAutoencoder, ResidualDecoder, ResidualEncoder, check_input_size, level_widths
+from core.models.blocks import MemoryAutoencoder
 from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l1_map, l2_map, ssim_residual_map
@@ -51,13 +51,9 @@ class MemAE(MemoryAutoencoder):
     map_names = ("l2", "ssim", "l1")
     default_map = "l2"
 
-    def __init__(self, config: MemAEConfig) -> None:
-        super().__init__(config)
-        check_input_size(self.method, config.input_size, config.downsamplings)
-        widths = level_widths(config.base_channels, config.latent_dim, config.downsamplings)
-        self.encoder = ResidualEncoder(config.in_channels, widths, config.residual_blocks)
-        self.memory = ShrinkageMemory(config.memory_slots, config.latent_dim, config.shrink_threshold)
-        self.decoder = ResidualDecoder(config.in_channels, widths, config.residual_blocks)
+    def build_memory(self) -> ShrinkageMemory:
+        c = self.config
+        return ShrinkageMemory(c.memory_slots, c.latent_dim, c.shrink_threshold)
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config

@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from core.models.base import MethodConfig
-from core.models.blocks import (MemoryAutoencoder, ResidualDecoder, ResidualEncoder, check_input_size,
-                                level_widths)
+from core.models.blocks import MemoryAutoencoder
 from core.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_discriminator_loss,
                                        hinge_generator_loss)
 from core.models.feature_loss import FeatureLoss
@@ -85,14 +84,13 @@ class TrustMAE(MemoryAutoencoder):
 
     def __init__(self, config: TrustMAEConfig) -> None:
         super().__init__(config)
-        check_input_size(self.method, config.input_size, config.downsamplings)
-        widths = level_widths(config.base_channels, config.latent_dim, config.downsamplings)
-        self.encoder = ResidualEncoder(config.in_channels, widths, config.residual_blocks)
-        self.memory = TrustMemory(config.memory_slots, config.latent_dim, config.top_k)
-        self.decoder = ResidualDecoder(config.in_channels, widths, config.residual_blocks)
         self.discriminator = (PatchDiscriminator(config.in_channels, config.input_size, config.discriminator_width)
                               if config.use_gan else None)
         self._feature_loss: FeatureLoss | None = None  # built on first use: loads a frozen ImageNet network
+
+    def build_memory(self) -> TrustMemory:
+        c = self.config
+        return TrustMemory(c.memory_slots, c.latent_dim, c.top_k)
 
     @property
     def feature_loss(self) -> FeatureLoss:
