@@ -1,15 +1,17 @@
 """One error contract for the CLI, the GUI and the core functions they share.
 
 A failure the user can cause or meet becomes one short message that names the file or option, says what is
-wrong and what to do. Core code raises `UserError` (or one of the ValueError-based errors of core.data and
-core.modelfile); `user_message` turns those and OS errors (read-only folder, full disk) into that message;
-the CLI maps them to exit status 2 and the GUI to a message box. Only an unexpected failure (a bug) keeps its
-traceback.
+wrong and what to do. Core code raises `UserError` or a `FileError` (an image, model or project file that
+cannot be used; both are ValueErrors, like the other errors of core.data); `user_message` turns those and
+OS errors (read-only folder, full disk) into that message; the CLI maps them to exit status 2 and the GUI to
+a message box. Only an unexpected failure (a bug) keeps its traceback.
 """
 
 from __future__ import annotations
 
 import errno
+import os
+from typing import ClassVar
 
 EXIT_DONE = 0
 EXIT_BAD_INPUT = 2
@@ -18,6 +20,17 @@ EXIT_CANCELLED = 130
 
 class UserError(ValueError):
     """A problem with the user's input, options or environment; the message says what to do."""
+
+
+class FileError(ValueError):
+    """A file that cannot be used: `Cannot <action> <path>: <reason>`, with `path` and `reason` kept."""
+
+    action: ClassVar[str] = "use"
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"Cannot {self.action} {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 _OS_ADVICE = {

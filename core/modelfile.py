@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 import core
 from core.config_checks import check_config
+from core.errors import FileError
 from core.fileio import atomic_target
 from core.metrics.thresholds import Threshold
 from core.models.base import AnomalyModel
@@ -28,13 +29,10 @@ MODEL_SUFFIX = ".safetensors"
 _KEY = "defectlab_model"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(FileError):
     """A model file that cannot be used, with the file and the reason."""
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"Cannot load model {path}: {reason}")
-        self.path = path
-        self.reason = reason
+    action = "load model"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import core
+from core.errors import FileError
 from core.fileio import write_text_atomic
 
 PROJECT_SUFFIX = ".defectlab.json"
@@ -23,13 +24,10 @@ FORMAT = "defectlab-project"
 FORMAT_VERSION = 1
 
 
-class ProjectFileError(ValueError):
+class ProjectFileError(FileError):
     """A project file that cannot be opened, with the file and the reason."""
 
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"Cannot open project {path}: {reason}")
-        self.path = path
-        self.reason = reason
+    action = "open project"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from core.errors import FileError
 from core.fileio import write_bytes_atomic
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -29,13 +30,13 @@ MIN_USEFUL_SIDE = 16  # images with a shorter side get a warning: too small to s
 Image.MAX_IMAGE_PIXELS = None
 
 
-class ImageReadError(ValueError):
-    """An image or mask file could not be read; `reason` says why."""
+class ImageReadError(FileError):
+    """An image or mask file could not be read; `reason` says why. `path` is a Path."""
+
+    action = "read image"
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"Cannot read image {self.path}: {reason}")
+        super().__init__(Path(path), reason)
 
 
 class MaskMismatchError(ValueError):

@@ -1,14 +1,22 @@
-"""Building blocks shared by the methods: convolution stacks for encoders and decoders."""
+"""Building blocks shared by the methods.
+
+- Convolution stacks for encoders and decoders (`conv_stack`, `transposed_stack`) and the feature scales of
+  a chain of conv stages (`stage_scales`, `run_stages`).
+- TrustMAE's residual encoder and decoder (supplement Table 1), which MemAE uses too (`level_widths`,
+  `ResidualEncoder`, `ResidualDecoder`), and `MemoryAutoencoder`, the encoder -> memory -> decoder model
+  both methods are built on.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from core.models.base import FeatureScale
+from core.models.base import AnomalyModel, FeatureScale, MethodConfig
+from core.models.memory import MemoryReadout
 from core.scoring.msfr import receptive_fields
 
 
@@ -63,3 +71,122 @@ def run_stages(stages: Sequence[nn.Module], x: torch.Tensor, count: int | None =
         x = stage(x)
         out.append(x)
     return out
+
+
+# --- residual encoder / decoder (TrustMAE supplement Table 1; MemAE) ------------------------------------------
+
+def level_widths(base_channels: int, latent_dim: int, downsamplings: int) -> list[int]:
+    """Channels at each resolution level, stem first: base * 2^i capped at Z, the last level exactly Z.
+
+    Paper (base 32, Z 512, 5 down-samplings): [32, 64, 128, 256, 512, 512], as in Table 1.
+    """
+    widths = [min(base_channels * 2**i, latent_dim) for i in range(downsamplings + 1)]
+    widths[-1] = latent_dim
+    return widths
+
+
+def _conv_norm_relu(conv: nn.Module, channels: int, norm: type[nn.Module] = nn.BatchNorm2d) -> nn.Sequential:
+    return nn.Sequential(conv, norm(channels, affine=True), nn.ReLU(inplace=True))
+
+
+class ResidualBlock(nn.Module):
+    """Table 1's residual block: x + ReLU(BN(Conv3x3(x))), shape preserved (N,C,h,w)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = _conv_norm_relu(nn.Conv2d(channels, channels, 3, 1, 1), channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualEncoder(nn.Module):
+    """(N,C,S,S) in [-1,1] -> bottleneck (N,Z,S/2^d,S/2^d). Shared by TrustMAE and MemAE."""
+
+    def __init__(self, in_channels: int, widths: list[int], residual_blocks: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_conv_norm_relu(nn.Conv2d(in_channels, widths[0], 7, 1, 3), widths[0])]
+        for previous, width in zip(widths[:-1], widths[1:]):
+            layers.append(_conv_norm_relu(nn.Conv2d(previous, width, 3, 2, 1), width))
+        self.levels = len(layers)  # stem + down-samplings: the feature scales
+        layers += [ResidualBlock(widths[-1]) for _ in range(residual_blocks)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+    def scales(self) -> tuple[FeatureScale, ...]:
+        """The stem and each stride-2 stage (Conv -> BN -> ReLU), finest first."""
+        convs = [stage[0] for stage in self.layers[:self.levels]]
+        return stage_scales([c.out_channels for c in convs], [(c.kernel_size[0], c.stride[0]) for c in convs])
+
+    def features(self, x: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,S,S) in [-1,1] -> the output of the stem and of each stride-2 stage after BN and ReLU."""
+        levels = self.levels if count is None else min(count, self.levels)
+        return run_stages(self.layers, x, levels)
+
+
+class ResidualDecoder(nn.Module):
+    """Mirror of `ResidualEncoder`: (N,Z,h,w) -> (N,C,h*2^d,w*2^d) in [-1,1] (tanh).
+
+    The last up-sampling uses instance norm, as Table 1 does.
+    """
+
+    def __init__(self, out_channels: int, widths: list[int], residual_blocks: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [ResidualBlock(widths[-1]) for _ in range(residual_blocks)]
+        ups = list(zip(widths[:0:-1], widths[-2::-1]))  # (from, to) per level, deepest first
+        for i, (previous, width) in enumerate(ups):
+            norm = nn.InstanceNorm2d if i == len(ups) - 1 else nn.BatchNorm2d
+            layers.append(_conv_norm_relu(nn.ConvTranspose2d(previous, width, 4, 2, 1), width, norm))
+        layers += [nn.Conv2d(widths[0], out_channels, 7, 1, 3), nn.Tanh()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.layers(z)
+
+
+def check_input_size(method: str, input_size: int, downsamplings: int) -> None:
+    """Raise unless `input_size` halves `downsamplings` (>= 1) times without remainder."""
+    if downsamplings < 1 or input_size % 2**downsamplings:
+        raise ValueError(f"{method} needs input_size divisible by 2^downsamplings = {2**max(downsamplings, 0)} "
+                         f"(downsamplings >= 1), got input_size {input_size}, downsamplings {downsamplings}")
+
+
+class MemoryAutoencoder(AnomalyModel):
+    """`ResidualEncoder` -> a memory on the bottleneck map -> `ResidualDecoder`; inputs (N,C,S,S) in [0,1],
+    mapped to [-1,1] inside. MemAE and TrustMAE are this model with their own memory and losses.
+
+    The config carries downsamplings, base_channels, latent_dim and residual_blocks. Subclasses give the
+    memory through `build_memory`: a module that maps the bottleneck (N,Z,h,w) to a `MemoryReadout` and
+    reports `memory_usage()`. It is built between the encoder and the decoder (the order of the seeded
+    initialization).
+    """
+
+    def __init__(self, config: MethodConfig) -> None:
+        super().__init__(config)
+        c: Any = config
+        check_input_size(self.method, c.input_size, c.downsamplings)
+        widths = level_widths(c.base_channels, c.latent_dim, c.downsamplings)
+        self.encoder = ResidualEncoder(c.in_channels, widths, c.residual_blocks)
+        self.memory = self.build_memory()
+        self.decoder = ResidualDecoder(c.in_channels, widths, c.residual_blocks)
+
+    def build_memory(self) -> nn.Module:
+        """The memory on the bottleneck map, from `self.config`."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, MemoryReadout]:
+        """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""
+        readout = self.memory(self.encoder(x * 2.0 - 1.0))
+        return self.decoder(readout.features), readout
+
+    def feature_scales(self) -> tuple[FeatureScale, ...]:
+        return self.encoder.scales()
+
+    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
+        """(N,C,H,W) in [0,1], mapped to [-1,1] as in training -> stem and stride-2 stages after BN + ReLU."""
+        return self.encoder.features(images * 2.0 - 1.0, count)
+
+    def training_stats(self) -> dict[str, Any]:
+        return {"memory_usage": self.memory.memory_usage()}

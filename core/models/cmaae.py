@@ -5,7 +5,7 @@ The model input is an image (N,C,S,S) at `input_size`; the model itself cuts it 
 patch_size patches (non-overlapping by default; with `patch_stride` < patch_size overlapping patches are
 averaged when stitched back). Every patch goes through the Table I encoder to a 1x1xD code z, the memory
 (MAM, MemAE-style, `core.models.memory`) gives a defect-free code z^, the feature repair module (FRM,
-`core.models.cmam`) merges the two, and the symmetric decoder turns the result back into a patch.
+`core.models.feature_repair`) merges the two, and the symmetric decoder turns the result back into a patch.
 
 Training (Algorithm 1) is two phases of the shared engine:
 - stage1, normal patches: encoder, memory and decoder, loss 50 L1 + 0.01 Ls (Eq. 11). The decoder reads
@@ -36,7 +36,7 @@ from torch import nn
 
 from core.models.base import AnomalyModel, FeatureScale, MethodConfig
 from core.models.blocks import run_stages, stage_scales
-from core.models.cmam import ConcatFusion, FeatureRepair
+from core.models.feature_repair import ConcatFusion, FeatureRepair
 from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l1_map
@@ -58,7 +58,7 @@ class CMAAEConfig(MethodConfig):
     memory_slots: int = 2000  # N; shrinkage threshold is 1/N
     memory: str = "cmam"  # "cmam": MAM + FRM; "mam": MAM only (ablation B)
     fusion: str = "gates"  # "gates": FRM forget/input gates; "concat": one FC on [z, z^] (ablation C)
-    gate_activation: str = "sigmoid"  # the paper's sigma, see core.models.cmam
+    gate_activation: str = "sigmoid"  # the paper's sigma, see core.models.feature_repair
     two_stage: bool = True  # False: one phase on normal images, everything trained (ablation E)
     stage1_share: float = 0.5  # share of `epochs` spent in stage 1; the rest is stage 2
     weight_rec: float = 50.0  # w1

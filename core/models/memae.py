@@ -1,7 +1,7 @@
 """MemAE (Gong et al., ICCV 2019) in 2-D, the baseline TrustMAE builds on.
 
 As in TrustMAE's supplement (Appendix B), Gong's network is adapted to 2-D images; here it is literally
-TrustMAE's encoder and decoder (`core.models.trustmae`), so the two differ only in the memory and losses:
+TrustMAE's encoder and decoder (`core.models.blocks`), so the two differ only in the memory and losses:
 softmax addressing over cosine similarity, hard shrinkage at lambda (Gong: 1/M .. 3/M) with
 renormalization, and the loss MSE + 0.0002 * addressing entropy. Scored by the per-pixel L2 residual.
 """
@@ -9,15 +9,14 @@ renormalization, and the loss MSE + 0.0002 * addressing entropy. Scored by the p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from core.models.base import AnomalyModel, FeatureScale, MethodConfig
-from core.models.memory import MemoryReadout, ShrinkageMemory, addressing_stats, entropy_loss
+from core.models.base import MethodConfig
+from core.models.blocks import MemoryAutoencoder
+from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
-from core.models.trustmae import ResidualDecoder, ResidualEncoder, check_input_size, level_widths
 from core.scoring.maps import l1_map, l2_map, ssim_residual_map
 from core.models.phases import OptimizerSpec, Phase
 
@@ -45,32 +44,16 @@ class MemAEConfig(MethodConfig):
                    pooling="max", augment=True)
 
 
-class MemAE(AnomalyModel):
+class MemAE(MemoryAutoencoder):
     """Encoder -> ShrinkageMemory -> decoder, inputs (N,C,S,S) in [0,1]. Maps: l2 (default), ssim, l1."""
 
     method = "memae"
     map_names = ("l2", "ssim", "l1")
     default_map = "l2"
 
-    def __init__(self, config: MemAEConfig) -> None:
-        super().__init__(config)
-        check_input_size(self.method, config.input_size, config.downsamplings)
-        widths = level_widths(config.base_channels, config.latent_dim, config.downsamplings)
-        self.encoder = ResidualEncoder(config.in_channels, widths, config.residual_blocks)
-        self.memory = ShrinkageMemory(config.memory_slots, config.latent_dim, config.shrink_threshold)
-        self.decoder = ResidualDecoder(config.in_channels, widths, config.residual_blocks)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, MemoryReadout]:
-        """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""
-        readout = self.memory(self.encoder(x * 2.0 - 1.0))
-        return self.decoder(readout.features), readout
-
-    def feature_scales(self) -> tuple[FeatureScale, ...]:
-        return self.encoder.scales()
-
-    def encoder_features(self, images: torch.Tensor, count: int | None = None) -> list[torch.Tensor]:
-        """(N,C,H,W) in [0,1], mapped to [-1,1] as in training -> stem and stride-2 stages after BN + ReLU."""
-        return self.encoder.features(images * 2.0 - 1.0, count)
+    def build_memory(self) -> ShrinkageMemory:
+        c = self.config
+        return ShrinkageMemory(c.memory_slots, c.latent_dim, c.shrink_threshold)
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config
@@ -90,9 +73,6 @@ class MemAE(AnomalyModel):
         recon = (self(batch)[0] + 1.0) / 2.0
         maps = {"l2": l2_map(batch, recon), "ssim": ssim_residual_map(batch, recon), "l1": l1_map(batch, recon)}
         return maps, recon
-
-    def training_stats(self) -> dict[str, Any]:
-        return {"memory_usage": self.memory.memory_usage()}
 
 
 register(MethodSpec(MemAE.method, "Memory AE with cosine addressing and hard shrinkage; L2 map "

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.scoring.maps import l2_map
 from core.weightfiles import find_local, hub_checkpoints, install
 
 # torchvision's file names; the part after the last '-' is the first hex digits of the file's SHA-256.
@@ -151,7 +152,14 @@ def perceptual_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto") -> 
     return net(x, y)
 
 
-def perceptual_mse_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto") -> torch.Tensor:
-    """TrustMAE's reconstruction error: perceptual distance x per-pixel MSE, (N,1,H,W)."""
-    mse = ((x - y) ** 2).mean(dim=1, keepdim=True)
-    return perceptual_map(x, y, backbone) * mse
+def perceptual_mse_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto",
+                       perceptual: torch.Tensor | None = None) -> torch.Tensor:
+    """TrustMAE's reconstruction error (Sec. 2.3): perceptual distance x per-pixel MSE, (N,C,H,W) x2 in [0,1]
+    -> (N,1,H,W). The product highlights defects and suppresses normal regions.
+
+    `perceptual`: the (N,1,H,W) `perceptual_map(x, y, backbone)` when the caller already has it (one network
+    pass instead of two); `backbone` is then unused.
+    """
+    if perceptual is None:
+        perceptual = perceptual_map(x, y, backbone)
+    return perceptual * l2_map(x, y)

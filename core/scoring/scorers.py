@@ -15,7 +15,6 @@ from typing import Any, Callable
 import torch
 
 from core.scoring.msfr import msfr_map, supports_msfr
-from core.scoring.maps import l2_map
 from core.scoring.perceptual import perceptual_map, perceptual_mse_map
 
 ScorerFn = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -79,8 +78,9 @@ def extra_maps(model: Any, names: tuple[str, ...], x: torch.Tensor, recon: torch
             continue
         if recon is None:
             raise ValueError(f"scorer {name!r} needs a reconstruction; {model.method} returns none")
-        if name == "perceptual_mse" and "perceptual" in {**own, **out}:
-            out[name] = {**own, **out}["perceptual"] * l2_map(x, recon)
+        known = {**own, **out}
+        if name == "perceptual_mse" and "perceptual" in known:
+            out[name] = perceptual_mse_map(x, recon, perceptual=known["perceptual"])
         else:
             out[name] = get_scorer(name).fn(model, x, recon)
     return out

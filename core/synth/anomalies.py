@@ -21,12 +21,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from core.synth.noise import perlin_noise
+from core.synth.noise import perlin_mask
 from core.synth.textures import random_texture
 
 __all__ = ["TextureBank", "draem", "gaaga", "cutpaste", "ANOMALIES", "make_anomaly"]
 
-_MASK_DOWNSCALE = 4  # Perlin masks are smooth: draw them at 1/4 size and upsample (16x less work)
+MASK_DOWNSCALE = 4  # Perlin masks are smooth: draw them at 1/4 size and upsample (16x less work)
 
 
 class TextureBank:
@@ -69,34 +69,13 @@ def _check(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32, copy=False)
 
 
-def fast_perlin_mask(hw: tuple[int, int], rng: np.random.Generator, threshold: float = 0.5,
-                     max_scale: int = 5) -> np.ndarray:
-    """DRAEM-style region (H,W) bool: thresholded, rotated Perlin noise with 2^k cells per axis (k in
-    0..max_scale), drawn at quarter resolution then upsampled. Never empty."""
-    h, w = hw
-    small = (max(2, h // _MASK_DOWNSCALE), max(2, w // _MASK_DOWNSCALE))
-    noise = np.zeros(small, np.float32)
-    for _ in range(8):
-        ky, kx = rng.integers(0, max_scale + 1, size=2)
-        noise = perlin_noise(small, (min(small[0], 2 ** int(ky)), min(small[1], 2 ** int(kx))), rng)
-        matrix = cv2.getRotationMatrix2D((small[1] / 2, small[0] / 2), float(rng.uniform(-90, 90)), 1.0)
-        noise = cv2.warpAffine(noise, matrix, (small[1], small[0]), borderMode=cv2.BORDER_REFLECT_101)
-        if noise.max() > threshold:
-            break
-    full = cv2.resize(noise, (w, h), interpolation=cv2.INTER_LINEAR)
-    mask = full > threshold
-    if not mask.any():  # coarse lattice that never crossed the threshold: keep the strongest 1%
-        mask = full >= np.quantile(full, 0.99)
-    return mask
-
-
 def draem(image: np.ndarray, rng: np.random.Generator, bank: TextureBank | None = None,
           beta_range: tuple[float, float] = (0.1, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """Perlin region filled with a texture: out = (1-M) I + M ((1-beta) A + beta I). beta is capped
     below 1 so that the region always changes."""
     image = _check(image)
     c, h, w = image.shape
-    mask = fast_perlin_mask((h, w), rng)
+    mask = perlin_mask((h, w), rng, downscale=MASK_DOWNSCALE)
     texture = _bank(bank).sample((h, w), c, rng)
     beta = np.float32(rng.uniform(beta_range[0], min(beta_range[1], 0.8)))
     out = image.copy()

@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from core.synth.anomalies import ANOMALIES, TextureBank, cutpaste, draem, fast_perlin_mask, gaaga, make_anomaly
+from core.synth.anomalies import MASK_DOWNSCALE, ANOMALIES, TextureBank, cutpaste, draem, gaaga, make_anomaly
+from core.synth.noise import perlin_mask
 
 BANK = TextureBank(size=128, count=3, seed=0)
 
@@ -53,7 +54,7 @@ def test_gaaga_uses_other_normals_and_mixed_dispatch() -> None:
 
 def test_perlin_mask_never_empty_on_tiny_images() -> None:
     for seed in range(10):
-        assert fast_perlin_mask((9, 13), np.random.default_rng(seed)).any()
+        assert perlin_mask((9, 13), np.random.default_rng(seed), downscale=MASK_DOWNSCALE).any()
 
 
 def test_speed_is_reported_for_256px(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from core.data.preprocess import ResizePolicy
 from core.models import build_model
 from core.models.memae import MemAE, MemAEConfig
 from core.models.memory import ShrinkageMemory, entropy_loss
-from core.models.trustmae import ResidualDecoder, ResidualEncoder
+from core.models.blocks import ResidualDecoder, ResidualEncoder
 from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
 

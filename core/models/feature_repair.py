@@ -1,8 +1,10 @@
-"""CMA-AE's clear memory-augmented module (CMAM, Luo et al. Sec. 3.4) minus the memory itself.
+"""CMA-AE's feature repair module (FRM, Luo et al. Sec. 3.4): the forget/input gates that merge the
+encoder's code with the memory's code, and the "Cat" fusion of the ablation.
 
-CMAM = MAM + FRM. The MAM (memory-augmented module, Eq. 2-5) is exactly MemAE's memory: cosine-similarity
-softmax addressing, hard shrinkage at 1/N with L1 renormalization and the addressing-entropy loss. It is
-reused from `core.models.memory` (`ShrinkageMemory(slots, dim, 1 / slots)`, `entropy_loss`).
+The paper's clear memory-augmented module (CMAM) is MAM + FRM. The MAM (memory-augmented module, Eq. 2-5)
+is exactly MemAE's memory: cosine-similarity softmax addressing, hard shrinkage at 1/N with L1
+renormalization and the addressing-entropy loss. It is reused from `core.models.memory`
+(`ShrinkageMemory(slots, dim, 1 / slots)`, `entropy_loss`).
 
 This file holds what CMA-AE adds on top: the feature repair module (FRM, Eq. 6-10), which merges the
 encoder's code z (detailed, but carries the defect) with the memory's code z^ (defect-free, but blurry),

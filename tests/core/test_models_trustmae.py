@@ -10,10 +10,11 @@ import torch
 
 from core.data.preprocess import ResizePolicy
 from core.models import build_model
+from core.models.blocks import level_widths
 from core.models.discriminator import (PatchDiscriminator, discriminator_depth, feature_matching_loss,
                                        hinge_discriminator_loss, hinge_generator_loss)
 from core.features.loss import VGG19_FILE, find_vgg19_weights, resolve_feature_network
-from core.models.trustmae import TrustMAE, TrustMAEConfig, level_widths
+from core.models.trustmae import TrustMAE, TrustMAEConfig
 from core.training.batches import TrainingImages
 from core.training.engine import TrainOptions, fit
 

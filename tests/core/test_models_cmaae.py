@@ -1,4 +1,4 @@
-"""CMA-AE (core.models.cmaae, core.models.cmam): memory addressing, shrinkage, entropy, FRM gates, MSFR
+"""CMA-AE (core.models.cmaae, core.models.feature_repair): memory addressing, shrinkage, entropy, FRM gates, MSFR
 weighting on hand-made tensors; patches; two-stage training with a frozen memory; model files."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from core.data.preprocess import ResizePolicy
 from core.models import build_model
 from core.models.cmaae import (CMAAE, CMAAEConfig, split_patches, stitch_patches,
                                with_gaaga)
-from core.models.cmam import ConcatFusion, FeatureRepair
+from core.models.feature_repair import ConcatFusion, FeatureRepair
 from core.models.memory import ShrinkageMemory, entropy_loss, hard_shrinkage
 from core.scoring.msfr import msfr_from_features, msfr_map, receptive_fields
 from core.training.batches import TrainingImages
