@@ -114,7 +114,8 @@ def check_method(name: str, train_records: list[ImageRecord], test_records: list
         "train_images": len(images), "epochs": epochs, "steps_run": len(all_steps),
         "ms_per_step": ms_per_step, "ms_first_step": round(1000 * all_steps[0], 1),
         "train_seconds": round(sum(all_steps), 2), "infer_ms_per_image": round(infer_ms, 2),
-        "infer_images": len(test), "peak_gpu_mib": round(torch.cuda.max_memory_allocated(device) / 2**20) if cuda else None,
+        "infer_images": len(test),
+        "peak_gpu_mib": round(torch.cuda.max_memory_allocated(device) / 2**20) if cuda else None,
         "last_losses": {k: round(v, 5) for k, v in last_losses.items()},
     }
 
@@ -122,7 +123,8 @@ def check_method(name: str, train_records: list[ImageRecord], test_records: list
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# GPU check: {report['device']}", "",
              f"torch {report['torch']}, data `{report['data']}`, paper presets, one epoch per training "
-             f"phase, at most {report['max_steps']} steps in all; ms/step is the median after {WARMUP_STEPS} warm-up steps.", "",
+             f"phase, at most {report['max_steps']} steps in all; ms/step is the median after {WARMUP_STEPS} "
+             "warm-up steps.", "",
              "| method | status | input | batch | train images | steps | ms/step by phase | first step ms "
              "| infer ms/image | peak GPU MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["methods"]:
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     train_records = normal_training_records(index)
     test_records = index.test_records() or train_records
     names = [m for m in args.methods.split(",") if m] or [spec.name for spec in list_methods()]
-    report: dict[str, Any] = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    report: dict[str, Any] = {"device": device_name, "torch": torch.__version__,
                               "python": platform.python_version(), "data": str(data),
                               "max_steps": args.max_steps, "methods": []}
     for name in names:
