@@ -83,12 +83,15 @@ def git_state(folder: Path | None = None) -> dict[str, Any]:
     return {"commit": sha, "dirty": bool(status), "changes": changes}
 
 
-# Code that only presents results: changing it changes no number, so cached runs stay valid across it.
-_PRESENTATION = ("core/cli/", "core/bench/report.py", "core/bench/tables.py", "core/bench/published.py")
+# Code no benchmark number depends on: the command line, the report layout, inspection reports and what
+# only the workbench uses. Changing it keeps cached runs valid.
+_PRESENTATION = ("core/cli/", "core/bench/report.py", "core/bench/tables.py", "core/bench/published.py",
+                 "core/report/", "core/project.py", "core/results.py", "core/result_store.py",
+                 "core/result_table.py", "core/thumbnails.py", "core/verdicts.py", "core/regions.py")
 
 
 def source_version(root: Path | None = None) -> str:
-    """A 12-hex-digit hash of every Python file under core/ that can change a result (file names and
+    """A 12-hex-digit hash of every Python file under core/ that a benchmark number can depend on (names and
     contents as they are on disk, committed or not). Commits that touch only the GUI, the tests, the docs
     or the report's presentation keep it, so a long benchmark can be resumed across them."""
     root = root or repo_root()

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.registry import Registry
+
 if TYPE_CHECKING:
     from core.models.base import AnomalyModel, MethodConfig
 
@@ -30,27 +32,21 @@ class MethodSpec:
         return dataclasses.replace(base, **overrides)
 
 
-_METHODS: dict[str, MethodSpec] = {}
+_METHODS: Registry[MethodSpec] = Registry("method")
 
 
 def register(spec: MethodSpec) -> MethodSpec:
-    if spec.name in _METHODS:
-        raise ValueError(f"a method named {spec.name!r} is already registered")
-    _METHODS[spec.name] = spec
-    return spec
+    return _METHODS.add(spec.name, spec)
 
 
 def get_method(name: str) -> MethodSpec:
     _load_builtin_methods()
-    try:
-        return _METHODS[name]
-    except KeyError:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(sorted(_METHODS))}") from None
+    return _METHODS.get(name)
 
 
 def list_methods() -> list[MethodSpec]:
     _load_builtin_methods()
-    return [_METHODS[name] for name in sorted(_METHODS)]
+    return [_METHODS.get(name) for name in sorted(_METHODS.names())]
 
 
 def build_model(name: str, preset: str = "fast", **overrides: Any) -> AnomalyModel:

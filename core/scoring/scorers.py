@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import torch
 
+from core.registry import Registry
 from core.scoring.msfr import msfr_map, supports_msfr
 from core.scoring.perceptual import perceptual_map, perceptual_mse_map
 
@@ -28,25 +29,19 @@ class Scorer:
     applies: Callable[[Any], bool] = lambda model: True  # beyond needing a reconstruction
 
 
-_SCORERS: dict[str, Scorer] = {}
+_SCORERS: Registry[Scorer] = Registry("scorer")
 
 
 def register_scorer(scorer: Scorer) -> Scorer:
-    if scorer.name in _SCORERS:
-        raise ValueError(f"scorer {scorer.name!r} is registered twice")
-    _SCORERS[scorer.name] = scorer
-    return scorer
+    return _SCORERS.add(scorer.name, scorer)
 
 
 def scorer_names() -> list[str]:
-    return list(_SCORERS)
+    return _SCORERS.names()
 
 
 def get_scorer(name: str) -> Scorer:
-    try:
-        return _SCORERS[name]
-    except KeyError:
-        raise ValueError(f"unknown scorer {name!r}; choose from {', '.join(_SCORERS)}") from None
+    return _SCORERS.get(name)
 
 
 def applicable_scorers(model: Any) -> list[str]:
@@ -54,7 +49,7 @@ def applicable_scorers(model: Any) -> list[str]:
     (MSFR needs the model's encoder features)."""
     if not model.reconstructs:
         return []
-    return [name for name, scorer in _SCORERS.items() if name not in model.map_names and scorer.applies(model)]
+    return [name for name in _SCORERS.names() if name not in model.map_names and _SCORERS.get(name).applies(model)]
 
 
 def check_scorers(model: Any, names: tuple[str, ...]) -> None:
