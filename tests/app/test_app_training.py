@@ -72,3 +72,22 @@ def test_training_without_a_folder_says_what_to_do(qtbot) -> None:
     window.training.train_button.click()
     assert "Open a folder" in window.job_status.errors[-1]
     window.close()
+
+
+def test_a_bad_output_folder_is_refused_with_a_message_before_training(qtbot, tiny_dataset: Path) -> None:
+    from core.paths import models_dir  # noqa: PLC0415
+
+    models_dir().parent.mkdir(parents=True, exist_ok=True)
+    models_dir().write_text("a file where the models folder should be")
+    window = window_on(qtbot, tiny_dataset)
+    panel = window.training
+    panel.method.setCurrentText("ae-l2")
+    panel.epochs.setValue(1)
+    panel.device.setCurrentText("cpu")
+    panel.train_button.click()
+    qtbot.waitUntil(lambda: bool(window.job_status.errors), timeout=20000)
+    message = window.job_status.errors[-1]
+    assert "is a file, not a folder" in message and "Traceback" not in message
+    assert models_dir().read_text() == "a file where the models folder should be"
+    qtbot.waitUntil(lambda: panel.train_button.isEnabled(), timeout=10000)
+    window.close()
