@@ -70,6 +70,12 @@ def markdown(results: dict[str, Any]) -> str:
         f"in {results['total_seconds'] / 60:.1f} minutes.", "",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores (torch threads {machine['torch_threads']}), "
         f"GPU: {machine['gpu']}; Python {machine['python']}, torch {machine['torch']}, {machine['os']}"]
+    missing = results.get("missing_runs") or []
+    if missing:
+        lines += ["", f"> **Partial report**: {results.get('runs_planned', 0) - len(missing)} of "
+                      f"{results.get('runs_planned', 0)} planned runs are finished; the tables hold only those "
+                      f"(`defectlab bench --profile {results['profile']['name']} --resume` runs the rest). "
+                      f"Not run yet: {', '.join(missing)}.", ""]
     lines += _legend(results)
     for ds in results["datasets"]:
         lines += _dataset(ds, results.get("metric_max_side"))

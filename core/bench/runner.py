@@ -95,10 +95,12 @@ def _clock(seconds: float) -> str:
 
 
 def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None = None,
-              resume: bool = False) -> Iterator[Progress]:
+              resume: bool = False, report_only: bool = False) -> Iterator[Progress]:
     """Run the whole profile; the last Progress (phase "done") carries the results dict.
 
-    Every finished run is cached under `work_dir`/runs; with `resume`, cached runs are reused."""
+    Every finished run is cached under `work_dir`/runs; with `resume`, cached runs are reused. With
+    `report_only`, nothing is run: the results hold the cached runs, and `missing_runs` names the others."""
+    resume = resume or report_only
     cancel = cancel or CancelToken()
     work_dir = Path(work_dir)
     cache = RunCache(work_dir / "runs")
@@ -118,9 +120,12 @@ def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None 
     yield Progress("bench", 0, len(plan), message=f"{len(plan)} runs planned, {len(plan) - todo} from the cache "
                                                   f"in {cache.folder}")
     done = spent = 0.0
+    results["missing_runs"] = [p.label for p in plan if cached.get(p.key) is None] if report_only else []
     for n, planned in enumerate(plan, 1):
         job = cached.get(planned.key)
         reused = job is not None
+        if job is None and report_only:
+            continue
         if job is None:
             eta = spent / done * (todo - done) if done else None
             overall = f"run {n}/{len(plan)}" + (f", bench ETA {_clock(eta)}" if eta is not None else "")
@@ -144,4 +149,5 @@ def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None 
         results["datasets"][planned.dataset]["runs"].append(job)
     results["total_seconds"] = time.perf_counter() - started
     results["runs_from_cache"] = len(plan) - todo
+    results["runs_planned"] = len(plan)
     yield Progress("done", 1, 1, message="benchmark finished", result=results)

@@ -50,6 +50,8 @@ def add_bench_parser(add: Callable[..., argparse.ArgumentParser]) -> argparse.Ar
                    "(default: .defectlab-bench)")
     b.add_argument("--resume", action="store_true", help="reuse the runs already finished in the work folder's "
                    "cache (same dataset, method, settings and code version) and assemble the report")
+    b.add_argument("--report-only", action="store_true", help="run nothing: assemble the report from the "
+                   "runs already in the cache, naming the ones not run yet (a partial report)")
     b.add_argument("--allow-dirty", action="store_true", help="write the repository's BENCHMARKS.md/.json "
                    "even though the code has uncommitted changes (recorded in the report)")
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -81,7 +83,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     started = time.perf_counter()
-    results = run_to_end(run_bench(profile, work_dir, CancelToken(), resume=args.resume)).result
+    results = run_to_end(run_bench(profile, work_dir, CancelToken(), resume=args.resume,
+                                   report_only=args.report_only)).result
     results.update({"command": "defectlab " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "defectlab bench",
                     "machine": machine(), "commit": state["commit"], "dirty": state["dirty"],
                     "wall_seconds": time.perf_counter() - started})

@@ -119,6 +119,17 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     assert again["runs_from_cache"] == len(runs) and all(r["from_cache"] for r in again["datasets"][0]["runs"])
     assert again["datasets"][0]["runs"][0]["scorers"] == runs[0]["scorers"]
 
+    # --report-only with one cached run removed: a partial report that names what is missing, still well-formed
+    removed = next(p for p in (tmp_path / "work" / "runs").glob("*.json") if "ae-l2" in p.name and "20.0" in p.name)
+    removed.unlink()
+    assert main(args + ["--report-only"]) == 0
+    partial = json.loads(out.with_suffix(".json").read_text())
+    assert len(partial["missing_runs"]) == 1 and "ae-l2" in partial["missing_runs"][0]
+    text = out.read_text()
+    assert "**Partial report**" in text and partial["missing_runs"][0] in text
+    for header, rows in _table_widths(text):
+        assert all(width == header for width in rows), (header, rows)
+
 
 def test_bench_refuses_to_write_the_committed_reports_from_a_dirty_tree(monkeypatch: pytest.MonkeyPatch,
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
