@@ -24,7 +24,7 @@ import numpy as np
 from core.synth.noise import perlin_mask
 from core.synth.textures import random_texture
 
-__all__ = ["TextureBank", "draem", "gaaga", "cutpaste", "ANOMALIES", "make_anomaly"]
+__all__ = ["TextureBank", "default_bank", "draem", "gaaga", "cutpaste", "ANOMALIES", "make_anomaly"]
 
 MASK_DOWNSCALE = 4  # Perlin masks are smooth: draw them at 1/4 size and upsample (16x less work)
 
@@ -55,12 +55,13 @@ class TextureBank:
 
 
 @lru_cache(maxsize=1)
-def _default_bank() -> TextureBank:
+def default_bank() -> TextureBank:
+    """The one shared default TextureBank (made on first use)."""
     return TextureBank()
 
 
 def _bank(bank: TextureBank | None) -> TextureBank:
-    return bank if bank is not None else _default_bank()
+    return bank if bank is not None else default_bank()
 
 
 def _check(image: np.ndarray) -> np.ndarray:

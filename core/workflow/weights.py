@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.features.loss import VGG19_FILE, find_vgg19_weights
+from core.features.loss import VGG16_FILE, VGG19_FILE, find_vgg16_weights, find_vgg19_weights
 from core.scoring.perceptual import TRUNK_FILES, find_trunk_weights
 from core.weightfiles import install, search_folders, sha256_of, sha256_prefix
 
@@ -24,6 +24,7 @@ class ImportedWeights:
 def known_weight_files() -> dict[str, str]:
     """torchvision file name -> what DefectLab uses it for."""
     files = {name: f"LPIPS perceptual distance (lpips-{net})" for net, name in TRUNK_FILES.items()}
+    files[VGG16_FILE] += "; VGG-16 feature loss (NDP-Net)"
     files[VGG19_FILE] = "VGG-19 feature loss (TrustMAE)"
     return files
 
@@ -41,6 +42,7 @@ def import_weights_file(source: str | Path) -> ImportedWeights:
             target = install(source, name)
             find_trunk_weights.cache_clear()
             find_vgg19_weights.cache_clear()
+            find_vgg16_weights.cache_clear()
             return ImportedWeights(name, target, used_for)
     raise ValueError(f"{source} is none of the weights files DefectLab can use: its SHA-256 starts with "
                      f"{digest[:8]}, expected one of {', '.join(known)} (torchvision's ImageNet files; the "

@@ -1,0 +1,160 @@
+"""NDP-Net's networks and losses (Luo et al.; the paper gives none of the layer stacks, only the figures):
+the 5-level encoder, the decoder with skips from levels 3-4, the three MSDSM heads, the pixel-level defect
+perception loss (Eq. 2), the focal segmentation loss (Eq. 10) and the final map (Eq. 11 and its filters).
+
+Declared layers (the paper's figures only):
+- encoder level l: Conv(k_l, s_l) -> BN -> LeakyReLU(0.2) -> Conv3x3 -> BN -> LeakyReLU(0.2), level 1 at
+  stride 1 (AM1 is at input resolution: Eq. 11 upsamples only AM2 and AM3), levels 2-5 4x4 stride 2, in
+  the style of the same group's CMA-AE encoder;
+- decoder: U-Net-like, bottom input level 5 and skips from levels 3-4 only: unrepaired shallow skips would
+  leak the defect into the reconstruction (the paper's criticism of Skip-GANomaly);
+- MSDSM head i: Conv3x3(2C_i -> C_i) + BN + ReLU -> Conv3x3 + BN + ReLU -> Conv1x1 -> one logit.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.models.base import FeatureScale
+from core.scoring.msfr import receptive_fields
+
+LEVELS = 5
+FUSION_WEIGHTS = (0.2, 0.2, 0.6)  # lambda_1..3 of Eq. 11
+FILTER_SIZE = 5  # the 5x5 mean and median filters after Eq. 11
+
+
+def _conv_bn(cin: int, cout: int, kernel: int, stride: int, padding: int, act: nn.Module) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), act]
+
+
+class Encoder(nn.Module):
+    """(N,C,S,S) in [-1,1] -> five levels (N,w_l,S/2^(l-1),S/2^(l-1)), l = 1..5."""
+
+    def __init__(self, in_channels: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        self.layers = [(3, 1)] + [(4, 2)] * (LEVELS - 1)  # (kernel, stride) of each level's first conv
+        self.widths = widths
+        levels, cin = [], in_channels
+        for width, (kernel, stride) in zip(widths, self.layers):
+            levels.append(nn.Sequential(*_conv_bn(cin, width, kernel, stride, 1, nn.LeakyReLU(0.2, inplace=True)),
+                                        *_conv_bn(width, width, 3, 1, 1, nn.LeakyReLU(0.2, inplace=True))))
+            cin = width
+        self.levels = nn.ModuleList(levels)
+
+    def forward(self, x: torch.Tensor, count: int = LEVELS) -> list[torch.Tensor]:
+        out = []
+        for level in self.levels[:count]:
+            x = level(x)
+            out.append(x)
+        return out
+
+    def scales(self) -> tuple[FeatureScale, ...]:
+        convs = [layer for first in self.layers for layer in (first, (3, 1))]
+        fields = receptive_fields(convs)[1::2]  # after each level's second conv
+        strides = [2 ** i for i in range(LEVELS)]
+        return tuple(FeatureScale(f"level{i + 1}", w, s, r)
+                     for i, (w, s, r) in enumerate(zip(self.widths, strides, fields)))
+
+
+def _up(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+
+def _two_convs(cin: int, cout: int) -> list[nn.Module]:
+    return [*_conv_bn(cin, cout, 3, 1, 1, nn.ReLU(inplace=True)), *_conv_bn(cout, cout, 3, 1, 1, nn.ReLU(inplace=True))]
+
+
+class Decoder(nn.Module):
+    """(F5, F4, F3) -> image (N,C,S,S) in [0,1] (sigmoid). F_l are (repaired) level-l features."""
+
+    def __init__(self, out_channels: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        w1, w2, w3, w4, w5 = widths
+        self.up5 = nn.Sequential(*_up(w5, w4))
+        self.up4 = nn.Sequential(*_two_convs(2 * w4, w4), *_up(w4, w3))
+        self.up3 = nn.Sequential(*_two_convs(2 * w3, w3), *_up(w3, w2))
+        self.up2 = nn.Sequential(*_two_convs(w2, w2), *_up(w2, w1))
+        self.out = nn.Sequential(*_conv_bn(w1, w1, 3, 1, 1, nn.ReLU(inplace=True)),
+                                 nn.Conv2d(w1, out_channels, 3, 1, 1), nn.Sigmoid())
+
+    def forward(self, f5: torch.Tensor, f4: torch.Tensor, f3: torch.Tensor) -> torch.Tensor:
+        x = self.up4(torch.cat([self.up5(f5), f4], dim=1))
+        x = self.up3(torch.cat([x, f3], dim=1))
+        return self.out(self.up2(x))
+
+
+class SegmentationHeads(nn.Module):
+    """MSDSM: head i reads concat(Phi_i(I), Phi_i(I^)) of levels 1-3 -> logits (N,1,H_i,W_i)."""
+
+    def __init__(self, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Sequential(*_two_convs(2 * w, w), nn.Conv2d(w, 1, 1)) for w in widths[:3])
+
+    def forward(self, image_features: list[torch.Tensor], recon_features: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [head(torch.cat([a, b], dim=1)) for head, a, b in zip(self.heads, image_features, recon_features)]
+
+
+def area_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A mask (N,1,H,W) in [0,1] resized by area averaging to `size`: the covered fraction of each cell,
+    so a defect smaller than a cell still leaves a soft target (nearest resizing would drop it)."""
+    return mask if tuple(mask.shape[-2:]) == tuple(size) else F.adaptive_avg_pool2d(mask, size)
+
+
+def defect_perception_loss(clean: list[torch.Tensor], defective: list[torch.Tensor], mask: torch.Tensor
+                           ) -> torch.Tensor:
+    """Eq. 2: mean over levels of MSE(N(mean_c (Phi_l(I_o) - Phi_l(I_ad))^2), I_m^l). Features (N,C_l,H_l,W_l)
+    per level, mask (N,1,H,W). N is per-sample min-max; a sample whose map is flat (range < 1e-6) is left out
+    of that level's term, since normalising it would only amplify noise."""
+    terms = []
+    for a, b in zip(clean, defective):
+        diff = ((a - b) ** 2).mean(dim=1, keepdim=True)
+        low = diff.amin(dim=(1, 2, 3), keepdim=True)
+        span = diff.amax(dim=(1, 2, 3), keepdim=True) - low
+        valid = span.flatten() >= 1e-6
+        if not valid.any():
+            continue
+        normalised = (diff - low) / (span + 1e-8)
+        target = area_mask(mask, tuple(diff.shape[-2:]))
+        terms.append(((normalised - target) ** 2)[valid].mean())
+    return torch.stack(terms).mean() if terms else mask.new_zeros(())
+
+
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
+    """Binary focal loss (Lin et al.) of logits against soft targets in [0,1], no alpha, mean over pixels:
+    -[t (1-p)^g log p + (1-t) p^g log(1-p)]."""
+    p = torch.sigmoid(logits)
+    log_p, log_not_p = F.logsigmoid(logits), F.logsigmoid(-logits)
+    loss = -(target * (1 - p) ** gamma * log_p + (1 - target) * p ** gamma * log_not_p)
+    return loss.mean()
+
+
+def fuse_maps(maps: list[torch.Tensor], size: tuple[int, int], weights: tuple[float, ...] = FUSION_WEIGHTS
+              ) -> torch.Tensor:
+    """Eq. 11: sum_i lambda_i g(AM_i), g bilinear up-sampling to `size`; maps (N,1,H_i,W_i) -> (N,1,*size)."""
+    out = None
+    for weight, m in zip(weights, maps):
+        if tuple(m.shape[-2:]) != tuple(size):
+            m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        out = weight * m if out is None else out + weight * m
+    return out
+
+
+def mean_filter(maps: torch.Tensor, size: int = FILTER_SIZE) -> torch.Tensor:
+    """size x size box mean of (N,1,H,W), borders replicated (a constant map stays constant)."""
+    pad = size // 2
+    return F.avg_pool2d(F.pad(maps, (pad,) * 4, mode="replicate"), size, stride=1)
+
+
+def median_filter(maps: torch.Tensor, size: int = FILTER_SIZE) -> torch.Tensor:
+    """size x size median of (N,1,H,W), borders replicated."""
+    n, _, h, w = maps.shape
+    pad = size // 2
+    windows = F.unfold(F.pad(maps, (pad,) * 4, mode="replicate"), size)  # (N, size*size, H*W)
+    return windows.median(dim=1).values.view(n, 1, h, w)
+
+
+def final_map(maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+    """AM_final: Eq. 11, then the 5x5 mean filter, then the 5x5 median filter (the order the text names them)."""
+    return median_filter(mean_filter(fuse_maps(maps, size)))
