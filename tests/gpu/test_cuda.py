@@ -31,6 +31,8 @@ TINY: dict[str, dict[str, Any]] = {
                          perceptual_backbone="efficientnet", use_gan=True),
     "cmaae": dict(input_size=64, patch_size=32, base_channels=4, latent_dim=8, memory_slots=4, epochs=2),
     "patchcore": dict(input_size=64),
+    "ndpnet": dict(input_size=64, widths=(4, 4, 8, 8, 8), ffm_channels=4, epochs=2,
+                   feature_network="efficientnet"),
 }
 
 
