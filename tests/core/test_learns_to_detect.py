@@ -75,6 +75,9 @@ CASES = [
          xfail=NOT_YET + "32 steps, 0.66 / 0.84 / 0.66"),
     Case("cmaae", 64, dict(patch_size=32, epochs=8, batch_size=8), 0.05, 0.85,
          xfail=NOT_YET + "32 steps, 0.63 / 0.97 (MSFR) / 0.73"),
+    # 80 steps with a quarter in phase 1 and no perceptual loss reach 0.91 / 0.84 / 0.69 at seed 0 but
+    # 0.44 / 0.88 / 0.67 at seed 1 (about 30 s): the segmentation heads are not stable this early.
+    Case("ndpnet", 64, dict(epochs=12, batch_size=8), 0.05, 0.85, xfail=NOT_YET + "48 steps, 0.61 / 0.84 / 0.69"),
 ]
 
 
@@ -109,9 +112,11 @@ def train(case: Case, seed: int = SEED, trained: bool = True) -> AnomalyModel:
     """The case's model trained on fresh normal images (`trained=False`: its initial random weights)."""
     torch.manual_seed(seed)
     model = build_model(case.method, "fast", input_size=case.size, **case.overrides)
-    if not trained:
-        return model.eval()
     normals, _ = product_set(case.size, TRAIN_STREAM, N_TRAIN, False, seed)
+    if not trained:
+        if hasattr(model, "set_reference"):  # NDP-Net's attention needs a normal reference image
+            model.set_reference(torch.from_numpy(normals[0]))
+        return model.eval()
     images = [np.round(im * 255.0).astype(np.uint8) for im in normals]
     training = TrainingImages(images, ResizePolicy("resize", case.size), model.config.augment)
     for _ in fit(model, training, TrainOptions(seed=seed, device="cpu")):
