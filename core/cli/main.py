@@ -33,6 +33,7 @@ EXAMPLES = """examples:
   defectlab evaluate                               evaluate the most recently trained model
   defectlab predict --model M.safetensors --input new_lot/ --out results/
   defectlab predict --model M.safetensors --input new_lot/ --report report/   HTML + PDF defect report
+  defectlab export --model M.safetensors --out M.onnx   ONNX with thresholds inside; predict --model M.onnx
 """
 
 
@@ -164,6 +165,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 130 if last.phase == "cancelled" else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.export.metadata import describe, read_props  # noqa: PLC0415 - loads onnx only when asked for
+    from core.export.onnx_export import export_onnx  # noqa: PLC0415
+
+    if args.inspect:
+        print(render_table(["key", "value"], [list(row) for row in describe(read_props(args.inspect))]))
+        return 0
+    if not args.out:
+        raise UserError("give --out FILE.onnx (or --inspect FILE.onnx to read an exported file)")
+    model = _default_model(args.model)
+    maps = [m.strip() for m in args.maps.split(",") if m.strip()] if args.maps else None
+    print(f"exporting {model} to {args.format}", file=sys.stderr)
+    result = export_onnx(model, args.out, maps, args.all_maps)
+    print(f"{result.method} exported to {result.path}: input images (N,C,S,S) in [0,1]; outputs "
+          f"{', '.join(result.outputs)}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job, headless: demo data -> train -> evaluate -> overlays of the test set."""
     out = check_output_folder(args.out, "--out")
@@ -271,6 +290,15 @@ def build_parser() -> argparse.ArgumentParser:
                    f"listed in the report (default {DEFAULT_MIN_AREA})")
     p.add_argument("--no-maps", action="store_true", help="write only scores.csv")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+
+    x = add("export", cmd_export, "Export a model to ONNX with its thresholds and settings inside (or inspect "
+            "an exported file); predict --model M.onnx runs it with ONNX Runtime.")
+    x.add_argument("--model", help="model file (default: the most recently trained model)")
+    x.add_argument("--format", default="onnx", choices=("onnx",), help="export format (default: onnx)")
+    x.add_argument("--out", help="ONNX file to write")
+    x.add_argument("--maps", help="comma-separated maps to export besides the default one")
+    x.add_argument("--all-maps", action="store_true", help="export every map of the model")
+    x.add_argument("--inspect", metavar="FILE", help="print the metadata of an exported ONNX file and exit")
 
     d = add("demo", cmd_demo, "Headless main job on the bundled demo: generate, train, evaluate, write maps.")
     d.add_argument("--category", default="metal", choices=("fabric", "metal", "tiles"),

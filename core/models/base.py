@@ -77,6 +77,10 @@ class AnomalyModel(nn.Module):
     map_names: ClassVar[tuple[str, ...]] = ()  # the anomaly maps `predict` returns
     default_map: ClassVar[str] = ""  # the map that gives the image score and verdict
     reconstructs: ClassVar[bool] = True  # predict returns a reconstruction (post-hoc scorers need one)
+    # What the network does to its [0,1] input (recorded in exported files; inference always feeds [0,1]).
+    input_normalisation: ClassVar[str] = "none: the network reads [0,1]"
+    # Why inference is not one forward pass that ONNX can hold (e.g. an iterative loop); "" when it exports.
+    export_blocker: ClassVar[str] = ""
 
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()

@@ -163,6 +163,8 @@ class MemoryAutoencoder(AnomalyModel):
     initialization).
     """
 
+    input_normalisation = "x * 2 - 1 inside the network ([0,1] -> [-1,1])"
+
     def __init__(self, config: MethodConfig) -> None:
         super().__init__(config)
         c: Any = config

@@ -198,6 +198,7 @@ class CMAAE(AnomalyModel):
     method = "cmaae"
     map_names = ("msfr", "l1", "perceptual")
     default_map = "msfr"
+    input_normalisation = "x * 2 - 1 inside the network ([0,1] -> [-1,1])"
 
     def __init__(self, config: CMAAEConfig) -> None:
         super().__init__(config)

@@ -75,6 +75,7 @@ class PatchCore(AnomalyModel):
     map_names = ("nn",)
     default_map = "nn"
     reconstructs = False
+    input_normalisation = "(x - 127/255) / (128/255) inside the network (EfficientNet-Lite0, ImageNet)"
 
     def __init__(self, config: PatchCoreConfig) -> None:
         super().__init__(config)
@@ -127,7 +128,9 @@ class PatchCore(AnomalyModel):
     def _nearest_distance(self, patches: torch.Tensor) -> torch.Tensor:
         """(P,D) -> (P,) Euclidean distance to the nearest memory-bank entry."""
         bank = self.memory_bank
-        out = [torch.cdist(chunk, bank).amin(dim=1) for chunk in patches.split(_QUERY_CHUNK)]
+        # An exported graph takes any batch size, so it cannot fix the number of chunks: one block there.
+        chunks = [patches] if torch.compiler.is_exporting() else patches.split(_QUERY_CHUNK)
+        out = [torch.cdist(chunk, bank).amin(dim=1) for chunk in chunks]
         return torch.cat(out)
 
     @torch.no_grad()

@@ -135,20 +135,29 @@ class LpipsDistance(nn.Module):
         return self.lpips(x, y, normalize=True)  # normalize: [0,1] -> [-1,1] as LPIPS expects
 
 
-@lru_cache(maxsize=4)
+_NETWORKS: dict[str, nn.Module] = {}
+
+
 def perceptual_network(backbone: str = "auto") -> nn.Module:
     """One shared, frozen distance network per resolved backbone."""
     resolved = resolve_backbone(backbone)
-    if resolved == "efficientnet":
-        return EfficientNetDistance()
-    return LpipsDistance(resolved[6:])
+    if resolved not in _NETWORKS:
+        _NETWORKS[resolved] = EfficientNetDistance() if resolved == "efficientnet" else LpipsDistance(resolved[6:])
+    return _NETWORKS[resolved]
+
+
+def built_networks() -> list[nn.Module]:
+    """The distance networks built so far (an exported graph holds the ones its maps used)."""
+    return list(_NETWORKS.values())
 
 
 def perceptual_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto") -> torch.Tensor:
     """Spatial perceptual distance, (N,C,H,W) x2 in [0,1] -> (N,1,H,W), higher = more different."""
     if x.shape != y.shape:
         raise ValueError(f"perceptual_map needs equal shapes, got {tuple(x.shape)} and {tuple(y.shape)}")
-    net = perceptual_network(resolve_backbone(backbone)).to(x.device)
+    net = perceptual_network(resolve_backbone(backbone))
+    if next(net.parameters()).device != x.device:  # moved only when needed: an ONNX trace cannot move it
+        net.to(x.device)
     return net(x, y)
 
 

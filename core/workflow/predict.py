@@ -20,7 +20,8 @@ from core.device import pick_device
 from core.errors import user_message
 from core.fileio import check_output_folder, write_text_atomic
 from core.inference import ImageResult, image_scores, infer_images
-from core.modelfile import ModelMeta, load_model
+from core.export.runtime import OnnxModel, is_onnx, load_scoring_model
+from core.modelfile import ModelMeta
 from core.models.base import AnomalyModel
 from core.progress import CancelToken, Cancelled, Progress
 from core.regions import DEFAULT_MIN_AREA
@@ -55,8 +56,8 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
         check_output_folder(request.report, "--report", inputs)
     if request.out:
         check_output_folder(request.out, "--out", inputs)
-    model, meta = load_model(request.model)
-    device = pick_device(request.device)
+    model, meta = load_scoring_model(request.model)
+    device = pick_device("cpu" if is_onnx(request.model) else request.device)
     model.to(device)
     index = None
     try:
@@ -131,7 +132,7 @@ def predict_folder(request: PredictRequest, cancel: CancelToken | None = None) -
                    extra={"report": files} if files else {}, result=results)
 
 
-def _infer_each(model: AnomalyModel, images: list[np.ndarray], policy: ResizePolicy, device: torch.device
+def _infer_each(model: AnomalyModel | OnnxModel, images: list[np.ndarray], policy: ResizePolicy, device: torch.device
                 ) -> list[tuple[dict[str, np.ndarray], np.ndarray | None] | BaseException]:
     """infer_images for a batch; when the batch fails, image by image, so one bad image is one skipped row
     (its exception in the list) instead of a lost run."""
