@@ -14,6 +14,7 @@ from app.image_panes import PaneGrid, as_display
 from app.jobs import compare_job
 from app.session import Session
 from app.worker import Job, JobRunner
+from core.result_store import load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, read_image
 from core.modelfile import ModelFileError, read_meta
@@ -156,11 +157,11 @@ class ComparePanel(QWidget):
         for key, result, meta in pairs:
             pane = self.grid.panes[key]
             name = meta.default_map if meta is not None else ""
-            values = result.maps.get(name) if result is not None else None
+            values = load_maps(result).maps.get(name)
             stored = meta.pixel_threshold(name) if meta is not None else None
             top = 2 * stored if stored else float(np.max(values)) if values is not None else 1.0
-            pane.set_heat(None if values is None else values.astype(np.float32), rect, (0.0, top))
-            pane.set_contours(None if values is None else values.astype(np.float32),
+            pane.set_heat(values, rect, (0.0, top))
+            pane.set_contours(values,
                               stored if stored is not None else float("inf"), None, rect, True, False)
             score = f" — score {result.scores[name]:.4g}" if result is not None and name in result.scores else ""
             pane.plot.setTitle(f"{key}: {meta.method if meta else '?'} {name}{score}", size="9pt")

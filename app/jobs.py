@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterator
 
+from core.result_store import ResultStore
 from core.results import CachedResult, compact_result
 from core.data.demo import DEFAULT_CATEGORY, demo_dataset
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
@@ -38,15 +39,17 @@ def demo_job(category: str = DEFAULT_CATEGORY) -> Factory:
     return run
 
 
-def _compact_results(request: PredictRequest, keep: Callable[[ImageRecord | None], bool],
-                     cancel: CancelToken) -> Iterator[Progress]:
-    """predict_folder as the GUI wants it: the folder's index once (`extra["index"]`), then a Progress per image
-    with a list of new CachedResult every RESULT_BATCH images (`extra["cached"]`); `keep(record)` says whose
-    maps are kept.
-    The last value keeps predict_folder's extra (e.g. "report")."""
+def compact_stream(source: Iterator[Progress], keep: Callable[[ImageRecord | None], bool],
+                   store: ResultStore | None = None) -> Iterator[Progress]:
+    """A predict_folder stream as the GUI wants it: the folder's index once (`extra["index"]`), then a Progress
+    per image with a list of new CachedResult every RESULT_BATCH images (`extra["cached"]`); `keep(record)` says
+    whose maps are kept. With a `store`, kept maps go to disk at full resolution (only scores and pixel samples
+    stay in memory) and the summary is saved at the end, marked complete when every image was scored.
+    The last value keeps the stream's extra (e.g. "report")."""
     records: dict[Path, ImageRecord] = {}
     batch: list[CachedResult] = []
-    for progress in predict_folder(request, cancel):
+    everything: list[CachedResult] = []
+    for progress in source:
         result = progress.result
         if isinstance(result, DatasetIndex):
             records = {r.path: r for r in result.records}
@@ -54,7 +57,10 @@ def _compact_results(request: PredictRequest, keep: Callable[[ImageRecord | None
                            extra={"index": result})
         elif progress.phase == "predict" and result is not None:
             record = records.get(result.path)
-            batch.append(compact_result(result, record, keep_maps=keep(record)))
+            cached = (store.compact(result, record, keep_maps=keep(record)) if store is not None
+                      else compact_result(result, record, keep_maps=keep(record)))
+            batch.append(cached)
+            everything.append(cached)
             result.maps, result.reconstruction = {}, None  # the compact copy replaces them
             if len(batch) >= RESULT_BATCH:
                 yield Progress(progress.phase, progress.step, progress.total, extra={"cached": batch})
@@ -62,6 +68,9 @@ def _compact_results(request: PredictRequest, keep: Callable[[ImageRecord | None
             else:  # the progress bar moves every image; results travel in groups
                 yield Progress(progress.phase, progress.step, progress.total)
         elif progress.phase in ("done", "cancelled"):
+            if store is not None and everything:
+                yield Progress("saving", progress.step, progress.total, message="keeping the results on disk…")
+                store.save(everything, complete=progress.phase == "done" and len(everything) == len(records))
             yield Progress(progress.phase, progress.step, progress.total, message=progress.message,
                            extra={**(progress.extra or {}), "cached": batch})
             batch = []
@@ -69,10 +78,11 @@ def _compact_results(request: PredictRequest, keep: Callable[[ImageRecord | None
             yield Progress(progress.phase, progress.step, progress.total, message=progress.message)
 
 
-def predict_job(model: Path, index: DatasetIndex, device: str = "auto") -> Factory:
-    """Score every image of the dataset. Maps are kept (shrunk) for test / unsplit images and for training
-    images the model held out; other training images keep only their scores. Progress values carry
-    `extra["cached"]`: a list of new CachedResult every RESULT_BATCH images."""
+def predict_job(model: Path, index: DatasetIndex, device: str = "auto", store: ResultStore | None = None
+                ) -> Factory:
+    """Score every image of the dataset. Maps are kept for test / unsplit images and for training images the
+    model held out (on disk in `store`, else shrunk in memory); other training images keep only their scores.
+    Progress values carry `extra["cached"]`: a list of new CachedResult every RESULT_BATCH images."""
     seed = int(read_meta(model).training.get("seed", 0))
     _, held_out = split_normals(normal_training_records(index), 0.1, seed)
     keep_train = {r.path for r in held_out}
@@ -83,18 +93,19 @@ def predict_job(model: Path, index: DatasetIndex, device: str = "auto") -> Facto
     def run(cancel: CancelToken) -> Iterator[Progress]:
         request = PredictRequest(model=model, input=index.root, out=None, write_maps=False, device=device,
                                  keep_maps=True)
-        yield from _compact_results(request, keep, cancel)
+        yield from compact_stream(predict_folder(request, cancel), keep, store)
     return run
 
 
-def inspect_job(model: Path, folder: Path, report: Path, device: str = "auto") -> Factory:
+def inspect_job(model: Path, folder: Path, report: Path, device: str = "auto", store: ResultStore | None = None
+                ) -> Factory:
     """Score a folder of new images and write an inspection report (CSV, JSON, HTML, PDF) into `report`.
     Like predict_job, plus the folder's index first (`extra["index"]`); the last value's `extra["report"]` is
     the ReportFiles (a partial report after a cancel)."""
     def run(cancel: CancelToken) -> Iterator[Progress]:
         request = PredictRequest(model=model, input=folder, out=None, write_maps=False, device=device,
                                  keep_maps=True, report=report)
-        yield from _compact_results(request, lambda _record: True, cancel)
+        yield from compact_stream(predict_folder(request, cancel), lambda _record: True, store)
     return run
 
 

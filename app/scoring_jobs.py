@@ -1,6 +1,6 @@
 """The one scoring job of the workbench (scoring a folder with a model, or inspecting one): a new job supersedes
 a running one, Cancel stops it, and its results reach the session in groups so plots are not rebuilt per
-image."""
+image. Results stored on disk earlier are shown without a job (`show_stored`)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,16 @@ class ScoringJobs(QObject):
         holder["job"] = self.job = job
         return job
 
+    def show_stored(self, results: list[CachedResult], text: str) -> None:
+        """Show results kept on disk from an earlier run (a running job is dropped)."""
+        self.discard()
+        self._pending = []
+        self.session.clear_results()
+        self.session.add_results(results)
+        if self.session.current is None and results:
+            self.session.set_current(results[0].path)
+        self.status.finished(text)
+
     def cancel(self) -> None:
         """Stop the running job; what it scored so far stays (and an inspection writes a partial report)."""
         if self.job is not None:
@@ -80,7 +90,7 @@ class ScoringJobs(QObject):
 
     def _flush_due(self) -> bool:
         """Panels rebuild their plots on every flush: flush less often as results pile up."""
-        interval = FLUSH_EVERY_S + len(self.session.results) / 500
+        interval = FLUSH_EVERY_S + len(self.session.results) / 5000
         return time.perf_counter() - self._last_flush > interval
 
     def _flush(self) -> None:

@@ -157,9 +157,8 @@ class ThresholdPanel(QWidget):
         evaluation = [r for r in shown if r.is_defective is not None]
         self.pixel_labels, self.pixel_values = pixel_sample(evaluation, name) if name else (
             np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32))
-        unlabelled = [r.pixel_sample[name] for r in shown if name in r.pixel_sample]
-        if not evaluation and unlabelled:  # a folder without labels (an inspection): its pixels, unlabelled
-            self.pixel_values = np.concatenate(unlabelled)
+        if not evaluation and name:  # a folder without labels (an inspection): its pixels, unlabelled
+            _, self.pixel_values = pixel_sample(shown, name, labelled_only=False)
             self.pixel_labels = np.zeros(self.pixel_values.size, dtype=bool)
         if self.labels is not None:
             self.image_hist.set_groups({"good": self.scores[~self.labels], "defective": self.scores[self.labels]})
@@ -275,9 +274,9 @@ class ThresholdPanel(QWidget):
         rate = self.target_frr.value() / 100
         changes: dict[str, object] = {"image": normal_quantile_threshold(scores, rate)}
         how = f"label-free: image threshold at {rate:.2%} false-reject rate on {scores.size} normal images"
-        pixels = [r.pixel_sample[name] for r in reference if name in r.pixel_sample]
-        if pixels:
-            changes["pixel"] = normal_quantile_threshold(np.concatenate(pixels), PIXEL_FALSE_POSITIVE_RATE)
+        _, pixels = pixel_sample(reference, name, labelled_only=False)
+        if pixels.size:
+            changes["pixel"] = normal_quantile_threshold(pixels, PIXEL_FALSE_POSITIVE_RATE)
             how += f", pixel threshold flagging {PIXEL_FALSE_POSITIVE_RATE:.1%} of their pixels"
         self.session.set_thresholds(how=how, **changes)
 

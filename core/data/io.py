@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core.fileio import plain_permissions
+
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 
 
@@ -171,6 +173,7 @@ def write_png_atomic(path: str | os.PathLike[str], array_uint8: np.ndarray) -> N
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(encoded.tobytes())
+        plain_permissions(tmp_name)  # mkstemp makes 0600; reports and overlays are for others to read too
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):

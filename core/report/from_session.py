@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from core.result_store import load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, read_image
 from core.inference import ImageResult
@@ -48,8 +49,8 @@ def session_run_info(model: Path, meta: ModelMeta, input_folder: Path, map_name:
 
 
 def full_size_map(cached: CachedResult, map_name: str, hw: tuple[int, int]) -> np.ndarray:
-    """(H,W) float32: the kept map scaled to the image's size; zeros when no map was kept."""
-    small = cached.maps.get(map_name)
+    """(H,W) float32: the kept map (in memory or on disk) scaled to the image's size; zeros when none was kept."""
+    small = load_maps(cached).maps.get(map_name)
     if small is None:
         return np.zeros(hw, np.float32)
     return cv2.resize(small.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
