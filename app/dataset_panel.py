@@ -91,6 +91,7 @@ class DatasetPanel(QWidget):
         self.session = session
         self.loader = ThumbnailLoader(runner, self)
         self.model = ThumbModel(session, self.loader)
+        self._shown_for: tuple[object, ...] = ()
 
         self.summary = QLabel("No folder open. File > Open folder…")
         self.summary.setWordWrap(True)
@@ -180,13 +181,18 @@ class DatasetPanel(QWidget):
         if self._score_dependent():
             self.apply_filter()
         else:
-            self.model.refresh_all()
+            self.grid.viewport().update()  # only the visible items ask for their data again
 
     def _thresholds_changed(self) -> None:
+        t = self.session.thresholds
+        key = (t.map_name, t.image, t.review)  # what verdicts and scores shown depend on (not the pixel one)
+        if key == self._shown_for:
+            return
+        self._shown_for = key
         if self.filter.currentIndex() in (1, 2, 3):
             self.apply_filter()
         else:
-            self.model.refresh_all()
+            self.grid.viewport().update()
 
     def _score_dependent(self) -> bool:
         return self.sort.currentIndex() != 0 or self.filter.currentIndex() in (1, 2, 3, 7)

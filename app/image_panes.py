@@ -29,6 +29,7 @@ class Pane:
 
     def __init__(self, layout: pg.GraphicsLayout, row: int, col: int, title: str, heat: bool) -> None:
         self.title = title
+        self._title_text = title
         self.plot: pg.PlotItem = layout.addPlot(row=row, col=col, title=title)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
@@ -49,6 +50,12 @@ class Pane:
         self.plot.addItem(self.truth)
         self.pred.setZValue(10)
         self.truth.setZValue(11)
+
+    def set_title(self, text: str) -> None:
+        """Set the pane's title (nothing is laid out again when it is unchanged)."""
+        if text != self._title_text:
+            self._title_text = text
+            self.plot.setTitle(text, size="9pt")
 
     def set_base(self, image: np.ndarray | None, rect: QRectF) -> None:
         if image is None:

@@ -20,6 +20,7 @@ from core.workflow import EvaluateRequest, PredictRequest, evaluate_model, predi
 from core.workflow.train import normal_training_records
 
 RESULT_BATCH = 16  # cached results handed to the GUI together
+STORED_BATCH = 500  # results read back from the store handed to the GUI together
 
 Factory = Callable[[CancelToken], Iterator[Progress]]
 
@@ -78,11 +79,22 @@ def compact_stream(source: Iterator[Progress], keep: Callable[[ImageRecord | Non
             yield Progress(progress.phase, progress.step, progress.total, message=progress.message)
 
 
-def predict_job(model: Path, index: DatasetIndex, device: str = "auto", store: ResultStore | None = None
+def stored_results(results: list[CachedResult], batch: int = STORED_BATCH) -> Iterator[Progress]:
+    """Results read back from the store, in groups, as a scoring run would send them."""
+    for start in range(0, len(results), batch):
+        yield Progress("predict", min(start + batch, len(results)), len(results),
+                       extra={"cached": results[start:start + batch]})
+    yield Progress("done", len(results), len(results), message=f"{len(results)} results kept from an earlier run",
+                   extra={"cached": [], "stored": True})
+
+
+def predict_job(model: Path, index: DatasetIndex, device: str = "auto", on_disk: bool = True, reuse: bool = True
                 ) -> Factory:
     """Score every image of the dataset. Maps are kept for test / unsplit images and for training images the
-    model held out (on disk in `store`, else shrunk in memory); other training images keep only their scores.
-    Progress values carry `extra["cached"]`: a list of new CachedResult every RESULT_BATCH images."""
+    model held out (`on_disk`: at full resolution in the model's and folder's ResultStore, else shrunk in
+    memory); other training images keep only their scores. With `reuse`, results the store holds for every
+    image are read back instead (the last value's `extra["stored"]` is True). Progress values carry
+    `extra["cached"]`: a list of new CachedResult every RESULT_BATCH images."""
     seed = int(read_meta(model).training.get("seed", 0))
     _, held_out = split_normals(normal_training_records(index), 0.1, seed)
     keep_train = {r.path for r in held_out}
@@ -91,20 +103,25 @@ def predict_job(model: Path, index: DatasetIndex, device: str = "auto", store: R
         return record is None or record.split != "train" or record.path in keep_train
 
     def run(cancel: CancelToken) -> Iterator[Progress]:
+        store = ResultStore.open(model, index.root) if on_disk else None
+        stored = store.load(index.records) if store is not None and reuse else None
+        if stored is not None:
+            yield from stored_results(stored)
+            return
         request = PredictRequest(model=model, input=index.root, out=None, write_maps=False, device=device,
                                  keep_maps=True)
         yield from compact_stream(predict_folder(request, cancel), keep, store)
     return run
 
 
-def inspect_job(model: Path, folder: Path, report: Path, device: str = "auto", store: ResultStore | None = None
-                ) -> Factory:
+def inspect_job(model: Path, folder: Path, report: Path, device: str = "auto") -> Factory:
     """Score a folder of new images and write an inspection report (CSV, JSON, HTML, PDF) into `report`.
     Like predict_job, plus the folder's index first (`extra["index"]`); the last value's `extra["report"]` is
     the ReportFiles (a partial report after a cancel)."""
     def run(cancel: CancelToken) -> Iterator[Progress]:
         request = PredictRequest(model=model, input=folder, out=None, write_maps=False, device=device,
                                  keep_maps=True, report=report)
+        store = ResultStore.open(model, folder)  # maps on disk; an inspection always scores (it writes a report)
         yield from compact_stream(predict_folder(request, cancel), lambda _record: True, store)
     return run
 

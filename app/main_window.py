@@ -115,7 +115,9 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         tools_menu = self.menuBar().addMenu("&Tools")
-        self._add_actions(tools_menu, (("Import &weights file…", None, self.weights.ask),))
+        self._add_actions(tools_menu, (("Import &weights file…", None, self.weights.ask),
+                                       ("Score &again (ignore results kept on disk)", None,
+                                        lambda: self.opening.score_folder(again=True))))
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")

@@ -19,7 +19,6 @@ from app.worker import JobRunner
 from core.modelfile import ModelFileError, read_meta
 from core.paths import models_dir
 from core.progress import Progress
-from core.result_store import ResultStore
 
 
 class OpenActions(Actions):
@@ -101,15 +100,5 @@ class OpenActions(Actions):
         index, model = self.session.index, self.session.model_path
         if index is None or model is None:
             return
-        try:
-            store = ResultStore.open(model, index.root)
-        except OSError as exc:
-            self.status.show_error(f"Cannot read the model file {model}: {exc}")
-            return
-        stored = None if again else store.load(index.records)
-        if stored is not None:
-            self.scoring.show_stored(stored, f"{len(stored)} results of {model.name} scored earlier "
-                                             f"({store.saved_at()}); Tools > Score again to redo them.")
-            return
-        self.scoring.start(predict_job(model, index, self.device(), store),
+        self.scoring.start(predict_job(model, index, self.device(), reuse=not again),
                            f"Scoring {len(index.records)} images with {model.name}…")

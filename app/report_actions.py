@@ -20,7 +20,6 @@ from app.worker import Job, JobRunner
 from core.modelfile import ModelFileError, read_meta
 from core.paths import last_model
 from core.progress import Progress
-from core.result_store import ResultStore
 from core.report import ReportFiles
 from core.report.from_session import session_run_info
 
@@ -61,8 +60,7 @@ class ReportActions(Actions):
             if session.index is not None and session.index.records:
                 session.set_current(session.index.records[0].path)
 
-        store = ResultStore.open(model, folder)
-        return self.scoring.start(inspect_job(model, folder, out, self.device(), store),
+        return self.scoring.start(inspect_job(model, folder, out, self.device()),
                                   f"Inspecting {folder} with {model.name}…", on_index=indexed, on_done=self._inspected)
 
     def _inspected(self, last: Progress) -> None:

@@ -195,7 +195,7 @@ class ResultViewer(QWidget):
                 text = f"{key} — {result.scores[key]:.4g}{missing}"
             else:
                 text = key
-            pane.plot.setTitle(text, size="9pt")
+            pane.set_title(text)
 
     # ------------------------------------------------------------------------------------------- readout
     def _hover(self, point: tuple[float, ...]) -> None:

@@ -1,6 +1,6 @@
 """The one scoring job of the workbench (scoring a folder with a model, or inspecting one): a new job supersedes
 a running one, Cancel stops it, and its results reach the session in groups so plots are not rebuilt per
-image. Results stored on disk earlier are shown without a job (`show_stored`)."""
+image."""
 
 from __future__ import annotations
 
@@ -62,16 +62,6 @@ class ScoringJobs(QObject):
         holder["job"] = self.job = job
         return job
 
-    def show_stored(self, results: list[CachedResult], text: str) -> None:
-        """Show results kept on disk from an earlier run (a running job is dropped)."""
-        self.discard()
-        self._pending = []
-        self.session.clear_results()
-        self.session.add_results(results)
-        if self.session.current is None and results:
-            self.session.set_current(results[0].path)
-        self.status.finished(text)
-
     def cancel(self) -> None:
         """Stop the running job; what it scored so far stays (and an inspection writes a partial report)."""
         if self.job is not None:
@@ -104,5 +94,9 @@ class ScoringJobs(QObject):
         self.job = None
         if self._pending:
             self._flush()
-        self.status.finished(f"Scored {len(self.session.results)} images." if last.phase == "done"
-                             else "Scoring stopped.")
+        if (last.extra or {}).get("stored"):
+            text = (f"{len(self.session.results)} results kept from an earlier run with this model file; "
+                    "Tools > Score again redoes them.")
+        else:
+            text = f"Scored {len(self.session.results)} images." if last.phase == "done" else "Scoring stopped."
+        self.status.finished(text)

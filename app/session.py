@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.data.index import DatasetIndex, ImageRecord, split_normals
 from core.modelfile import ModelMeta
+from core.result_table import ResultTable
 from core.results import CachedResult
 from core.verdicts import verdicts
 
@@ -46,10 +47,9 @@ class Session(QObject):
         self.thresholds = Thresholds()
         self.current: Path | None = None
         self._records: dict[Path, ImageRecord] = {}
-        self._order: list[Path] = []  # result paths in a fixed order, for the score arrays
-        self._scores: dict[str, np.ndarray] = {}
+        self.table = ResultTable()  # the results as columns, in the order of `scored()`
         self._verdicts: dict[Path, str] | None = None
-        self.thresholdsChanged.connect(self._forget_verdicts)
+        self._verdicts_key: tuple[object, ...] = ()  # the map, image threshold and review band they are for
         self.resultsChanged.connect(self._forget_verdicts)
 
     # ------------------------------------------------------------------------------------------- dataset
@@ -84,26 +84,27 @@ class Session(QObject):
     # ------------------------------------------------------------------------------------------- results
     def clear_results(self) -> None:
         self.results = {}
-        self._order = []
-        self._scores = {}
+        self.table.clear()
         self.resultsChanged.emit()
 
     def add_results(self, results: list[CachedResult]) -> None:
         for result in results:
             self.results[result.path] = result
-        self._order = list(self.results)
-        self._scores = {}
+        if not self.table.add(results):  # a result replaced an earlier one of the same image
+            self.table.clear()
+            self.table.add(list(self.results.values()))
         self.resultsChanged.emit()
 
     def scored(self) -> list[CachedResult]:
-        return [self.results[p] for p in self._order]
+        return [self.results[p] for p in self.table.paths]
 
     def scores(self, map_name: str | None = None) -> np.ndarray:
-        """Image scores of all results for a map (cached), in the order of `scored()`."""
-        name = map_name or self.thresholds.map_name
-        if name not in self._scores:
-            self._scores[name] = np.array([self.results[p].scores.get(name, np.nan) for p in self._order])
-        return self._scores[name]
+        """Image scores of all results for a map, in the order of `scored()`."""
+        return self.table.scores(map_name or self.thresholds.map_name)
+
+    def label_codes(self) -> np.ndarray:
+        """Label per row of `table` (UNKNOWN / GOOD / DEFECTIVE)."""
+        return self.table.labels
 
     def evaluation_results(self) -> list[CachedResult]:
         """The images metrics are computed on: the test split (MVTec) or every labelled image."""
@@ -124,15 +125,24 @@ class Session(QObject):
         return [r for r in self.scored() if r.split != "train"] or self.scored()
 
     def verdicts(self) -> dict[Path, str]:
-        """Verdict of every scored image at the current thresholds (computed once per change)."""
-        if self._verdicts is None:
+        """Verdict of every scored image at the current thresholds (computed once per change of the results,
+        the map, the image threshold or the review band: moving the pixel threshold keeps them)."""
+        t = self.thresholds
+        key = (t.map_name, t.image, t.review)
+        if self._verdicts is None or key != self._verdicts_key:
+            self._verdicts_key = key
             scores = self.scores()
             values = verdicts(scores, self.thresholds.image, self.thresholds.review) if scores.size else []
-            self._verdicts = dict(zip(self._order, (str(v) for v in values)))
+            self._verdicts = dict(zip(self.table.paths, (str(v) for v in values)))
         return self._verdicts
 
     def verdict(self, path: Path) -> str | None:
-        return self.verdicts().get(path)
+        """The verdict of one image at the current thresholds (None when it is not scored)."""
+        row = self.table.rows.get(path)
+        if row is None:
+            return None
+        t = self.thresholds
+        return str(verdicts(self.scores()[row:row + 1], t.image, t.review)[0])
 
     def _forget_verdicts(self) -> None:
         self._verdicts = None

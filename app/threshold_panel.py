@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 from app.histogram import ThresholdHistogram
 from app.session import Session
 from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
+from core.result_table import DEFECTIVE, UNKNOWN
 from core.results import pixel_sample
 from core.verdicts import verdict_counts
 
@@ -68,8 +69,8 @@ class ThresholdPanel(QWidget):
         self.roc.setLabels(bottom="false positive rate", left="true positive rate")
         self.pr = pg.PlotWidget(title="Precision-recall (images)")
         self.pr.setLabels(bottom="recall", left="precision")
-        self.roc_curve = self.roc.plot(pen=pg.mkPen("#1f77b4", width=2))
-        self.pr_curve = self.pr.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.roc_curve = self.roc.plot(pen=pg.mkPen("#1f77b4", width=2), antialias=False)
+        self.pr_curve = self.pr.plot(pen=pg.mkPen("#1f77b4", width=2), antialias=False)
         self.roc_marker = pg.ScatterPlotItem(size=11, brush="#00a5ff", pen="w")
         self.pr_marker = pg.ScatterPlotItem(size=11, brush="#00a5ff", pen="w")
         self.roc.addItem(self.roc_marker)
@@ -149,16 +150,15 @@ class ThresholdPanel(QWidget):
     def rebuild(self) -> None:
         """Recompute the cached arrays and curves after new results or another map."""
         name = self.session.thresholds.map_name
-        shown = [r for r in self.session.scored() if r.split != "train"] or self.session.scored()
-        self.scores = np.array([r.scores.get(name, np.nan) for r in shown], dtype=np.float64)
-        flags = [r.is_defective for r in shown]
-        labelled = bool(shown) and all(f is not None for f in flags)
-        self.labels = np.array(flags, dtype=bool) if labelled else None
-        evaluation = [r for r in shown if r.is_defective is not None]
-        self.pixel_labels, self.pixel_values = pixel_sample(evaluation, name) if name else (
-            np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32))
-        if not evaluation and name:  # a folder without labels (an inspection): its pixels, unlabelled
-            _, self.pixel_values = pixel_sample(shown, name, labelled_only=False)
+        table = self.session.table
+        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
+        self.scores = table.scores(name)[shown]
+        flags = self.session.label_codes()[shown]
+        self.labels = flags == DEFECTIVE if flags.size and (flags != UNKNOWN).all() else None
+        evaluation = shown & (table.labels != UNKNOWN)
+        self.pixel_labels, self.pixel_values = table.pixels(name, evaluation)
+        if not evaluation.any():  # a folder without labels (an inspection): its pixels, unlabelled
+            _, self.pixel_values = table.pixels(name, shown)
             self.pixel_labels = np.zeros(self.pixel_values.size, dtype=bool)
         if self.labels is not None:
             self.image_hist.set_groups({"good": self.scores[~self.labels], "defective": self.scores[self.labels]})

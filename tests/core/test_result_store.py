@@ -13,6 +13,7 @@ import pytest
 from core.data.index import ImageRecord
 from core.inference import ImageResult
 from core.result_store import SUMMARY, ResultStore, load_maps
+from core.results import PIXELS_PER_IMAGE
 
 
 def scored(tmp_path: Path, n: int = 3) -> tuple[list[ImageRecord], list[ImageResult]]:
@@ -42,7 +43,7 @@ def test_maps_go_to_disk_at_full_resolution_and_come_back(tmp_path: Path, model:
     store = ResultStore.open(model, tmp_path / "data", base=tmp_path / "store")
     cached = [store.compact(r, rec, keep_maps=True) for r, rec in zip(results, records)]
     assert all(c.maps == {} and c.reconstruction is None and c.maps_file.is_file() for c in cached)
-    assert cached[0].pixel_sample["l2"].dtype == np.float16 and cached[0].pixel_sample["l2"].size == 2048
+    assert cached[0].pixel_sample["l2"].dtype == np.float16 and cached[0].pixel_sample["l2"].size == PIXELS_PER_IMAGE
     loaded = load_maps(cached[1])
     assert loaded.maps["l2"].shape == (300, 500) and loaded.maps["l2"].dtype == np.float32
     np.testing.assert_allclose(loaded.maps["l2"], results[1].maps["l2"], atol=1e-3)
