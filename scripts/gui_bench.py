@@ -195,8 +195,9 @@ def run_size(app, n: int, work: Path) -> dict:  # noqa: ANN001
     t0 = time.perf_counter()
     window.session.clear_results()
     window.opening.score_folder()  # reopening: the store has every result
+    wait(app, lambda: window.scoring.job is None, 300)
     reload_s = time.perf_counter() - t0
-    reloaded = len(window.session.results) == n + 20 and window.scoring.job is None
+    reloaded = len(window.session.results) == n + 20 and "earlier run" in window.job_status.label.text()
     window.close()
     app.processEvents()
     return {
