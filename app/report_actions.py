@@ -40,8 +40,19 @@ class ReportActions(Actions):
     def ask_inspect(self) -> None:
         model = self.session.model_path or last_model()
         dialog = InspectDialog(model, None, self.dialog_parent)
-        if dialog.exec():
+        if dialog.exec() and self.confirm_replace():
             self.inspect_folder(*dialog.values())
+
+    def confirm_replace(self) -> bool:
+        """Ask before an inspection replaces the open folder and its results (True: go ahead)."""
+        if self.session.index is None and not self.session.results:
+            return True
+        answer = QMessageBox.question(
+            self.dialog_parent, "DefectLab: replace the open folder?",
+            "The inspection replaces the open folder and its results in this window. They are kept on disk: "
+            "opening the folder again with the same model shows them without scoring.\n\nInspect now?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def inspect_folder(self, model: Path, folder: Path, out: Path | None = None) -> Job | None:
         """Score `folder` with `model`, showing results as they come, and write the report to `out`."""

@@ -18,7 +18,9 @@ from core.device import DEVICE_CHOICES, pick_device
 from core.models.registry import PRESETS, list_methods
 from core.progress import Progress
 from core.training.engine import TrainOptions
+from core.paths import unused_path
 from core.workflow import TrainRequest, train_model
+from core.workflow.train import default_model_path
 
 PLOT_EVERY_S = 0.2  # loss curves are redrawn at most this often
 CURVE_COLOURS = ("#ff7f0e", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -68,6 +70,10 @@ class TrainingPanel(QWidget):
         self.device = QComboBox()
         self.device.addItems([d for d in DEVICE_CHOICES if d in ("auto", "cpu") or _available(d)])
         self.fresh = QCheckBox("Start fresh (ignore a saved checkpoint)")
+        self.model_file = QLabel()
+        self.model_file.setWordWrap(True)
+        self.replace = QCheckBox("Replace the existing model file")
+        self.replace.setToolTip("Off: a new model file is written beside the existing one.")
         self.train_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -89,7 +95,7 @@ class TrainingPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Method", self.method)
-        form.addRow("", self.summary)
+        form.addRow(self.summary)  # the whole width: a long description wraps instead of being cut
         form.addRow("Preset", self.preset)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
@@ -98,6 +104,8 @@ class TrainingPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
         form.addRow("", self.fresh)
+        form.addRow("Writes", self.model_file)
+        form.addRow("", self.replace)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
@@ -115,6 +123,8 @@ class TrainingPanel(QWidget):
 
         self.method.currentTextChanged.connect(self._load_preset)
         self.preset.currentTextChanged.connect(self._load_preset)
+        self.replace.toggled.connect(self._show_model_file)
+        session.datasetChanged.connect(self._show_model_file)
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self._restore()
@@ -144,6 +154,26 @@ class TrainingPanel(QWidget):
         self.batch_size.setValue(config.batch_size)
         self.lr.setValue(config.lr)
         self.input_size.setText(f"{config.input_size} px ({config.resize_mode})")
+        self._show_model_file()
+
+    # ------------------------------------------------------------------------------------- model file
+    def model_path(self) -> Path | None:
+        """Where Train writes the model: the usual name, or a new one beside an existing model file unless
+        "Replace the existing model file" is ticked (None when no folder is open)."""
+        index = self.session.index
+        if index is None:
+            return None
+        usual = default_model_path(index.root, self.method.currentText(), self.preset.currentText())
+        return usual if self.replace.isChecked() else unused_path(usual)
+
+    def _show_model_file(self) -> None:
+        index = self.session.index
+        usual = default_model_path(index.root, self.method.currentText(), self.preset.currentText()) \
+            if index is not None else None
+        self.replace.setVisible(usual is not None and usual.exists())
+        path = self.model_path()
+        self.model_file.setText(path.name if path is not None else "—")
+        self.model_file.setToolTip(str(path) if path is not None else "")
 
     def overrides(self) -> dict[str, object]:
         """Only the values that differ from the preset, so the model file records what was changed."""
@@ -157,7 +187,7 @@ class TrainingPanel(QWidget):
         if index is None:
             raise ValueError("Open a folder of images first (File > Open folder…).")
         return TrainRequest(data=index.root, method=self.method.currentText(), preset=self.preset.currentText(),
-                            overrides=self.overrides(), fresh=self.fresh.isChecked(),
+                            overrides=self.overrides(), fresh=self.fresh.isChecked(), out=self.model_path(),
                             options=TrainOptions(seed=self.seed.value(), device=self.device.currentText(),
                                                  checkpoint_every=50))
 
@@ -230,6 +260,8 @@ class TrainingPanel(QWidget):
         self.eta.setText(format_eta(None))
         if last.phase == "failed":
             return  # _failed already reported it
+        self.replace.setChecked(False)
+        self._show_model_file()
         if last.phase == "done" and isinstance(last.result, Path):
             self.status.setText(f"Done: model written to {last.result}")
             self.trainingFinished.emit(last.result)
