@@ -127,10 +127,11 @@ def inspect_job(model: Path, folder: Path, report: Path, device: str = "auto") -
 
 
 def export_job(folder: Path, info: RunInfo, results: list[CachedResult],
-               skipped: list[tuple[Path, str]]) -> Factory:
-    """Write a report of results already scored, with the thresholds named in `info`; result = ReportFiles."""
+               skipped: list[tuple[Path, str]], reviews: dict[Path, str] | None = None) -> Factory:
+    """Write a report of results already scored, with the thresholds named in `info` and a person's `reviews`;
+    result = ReportFiles."""
     def run(cancel: CancelToken) -> Iterator[Progress]:
-        yield from iter_session_report(folder, info, results, skipped, cancel)
+        yield from iter_session_report(folder, info, results, skipped, cancel, reviews=reviews)
     return run
 
 

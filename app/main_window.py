@@ -17,6 +17,7 @@ from app.open_actions import OpenActions
 from app.project_io import Locator, ProjectActions, ProjectParts
 from app.report_actions import ReportActions
 from app.result_viewer import ResultViewer
+from app.review_panel import ReviewPanel
 from app.scoring_jobs import ScoringJobs
 from app.session import Session
 from app.settings import open_settings, recent
@@ -26,6 +27,7 @@ from app.training_panel import TrainingPanel
 from app.weights_import import WeightsImport
 from app.worker import JobRunner
 from core.project import PROJECT_SUFFIX
+from core.review import DEFECT, GOOD
 
 MenuItem = tuple[str, "str | None", Callable[[], None]]
 
@@ -44,13 +46,17 @@ class MainWindow(QMainWindow):
         self.training = TrainingPanel(self.session, self.runner, self.settings)
         self.thresholds = ThresholdPanel(self.session)
         self.compare = ComparePanel(self.session, self.runner)
+        self.review = ReviewPanel(self.session)
         self.setCentralWidget(self.viewer)
         self.docks = {
             "dataset": self._dock("Dataset", self.dataset, Qt.DockWidgetArea.LeftDockWidgetArea),
             "training": self._dock("Training", self.training, Qt.DockWidgetArea.RightDockWidgetArea),
             "thresholds": self._dock("Thresholds", self.thresholds, Qt.DockWidgetArea.BottomDockWidgetArea),
             "compare": self._dock("Compare", self.compare, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "review": self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        self.tabifyDockWidget(self.docks["training"], self.docks["review"])
+        self.docks["training"].raise_()
         self.tabifyDockWidget(self.docks["thresholds"], self.docks["compare"])
         self.docks["thresholds"].raise_()
         self.resizeDocks([self.docks["dataset"], self.docks["training"]], [330, 330], Qt.Orientation.Horizontal)
@@ -73,6 +79,9 @@ class MainWindow(QMainWindow):
         for keys, delta in (("N", 1), ("Right", 1), ("PgDown", 1), ("P", -1), ("Left", -1), ("PgUp", -1)):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.activated.connect(lambda delta=delta: self.dataset.select_relative(delta))
+        for keys, said in (("G", GOOD), ("D", DEFECT)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.activated.connect(lambda said=said: self.review.mark(said))
 
         self.job_status.cancelRequested.connect(self.scoring.cancel)
         self.job_status.cancelRequested.connect(self.reports.cancel)

@@ -108,7 +108,7 @@ class ReportActions(Actions):
         out = Path(out) if out is not None else default_report_folder(session.index.root, "export")
         skipped = [(s.path, s.reason) for s in session.index.skipped]
         self.status.started(f"Writing the report of {len(results)} images to {out}…")
-        self.export = self.runner.start(export_job(out, info, results, skipped), "export",
+        self.export = self.runner.start(export_job(out, info, results, skipped, dict(session.reviews)), "export",
                                         on_progress=self.status.step, on_done=self._exported)
         return self.export
 

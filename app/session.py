@@ -13,7 +13,8 @@ from PySide6.QtCore import QObject, Signal
 
 from core.data.index import DatasetIndex, ImageRecord, split_normals
 from core.modelfile import ModelMeta
-from core.result_table import ResultTable
+from core.result_table import DEFECTIVE, GOOD, ResultTable
+from core.review import DEFECT, REVIEWS
 from core.results import CachedResult
 from core.verdicts import verdicts
 
@@ -37,6 +38,7 @@ class Session(QObject):
     resultsChanged = Signal()
     thresholdsChanged = Signal()
     currentChanged = Signal()  # read `current`
+    reviewsChanged = Signal()  # read `reviews`
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,6 +48,7 @@ class Session(QObject):
         self.results: dict[Path, CachedResult] = {}
         self.thresholds = Thresholds()
         self.current: Path | None = None
+        self.reviews: dict[Path, str] = {}  # what a person said about an image: "good" or "defect"
         self._records: dict[Path, ImageRecord] = {}
         self.table = ResultTable()  # the results as columns, in the order of `scored()`
         self._verdicts: dict[Path, str] | None = None
@@ -58,7 +61,9 @@ class Session(QObject):
         self._records = {r.path: r for r in index.records}
         self.clear_results()
         self.current = None
+        self.reviews = {}
         self.datasetChanged.emit()
+        self.reviewsChanged.emit()
 
     def record(self, path: Path) -> ImageRecord | None:
         return self._records.get(path)
@@ -103,8 +108,35 @@ class Session(QObject):
         return self.table.scores(map_name or self.thresholds.map_name)
 
     def label_codes(self) -> np.ndarray:
-        """Label per row of `table` (UNKNOWN / GOOD / DEFECTIVE)."""
-        return self.table.labels
+        """Label per row of `table` (UNKNOWN / GOOD / DEFECTIVE): a person's review where there is one, else
+        the dataset's label."""
+        codes = self.table.labels
+        if not self.reviews:
+            return codes
+        codes = codes.copy()
+        for path, said in self.reviews.items():
+            row = self.table.rows.get(path)
+            if row is not None:
+                codes[row] = DEFECTIVE if said == DEFECT else GOOD
+        return codes
+
+    # ------------------------------------------------------------------------------------------- reviews
+    def set_review(self, path: Path, said: str | None) -> None:
+        """Record what a person said about an image ("good" / "defect"; None forgets it)."""
+        if said is not None and said not in REVIEWS:
+            raise ValueError(f"a review is one of {REVIEWS}, got {said!r}")
+        if self.reviews.get(path) == said:
+            return
+        if said is None:
+            self.reviews.pop(path, None)
+        else:
+            self.reviews[path] = said
+        self.reviewsChanged.emit()
+
+    def set_reviews(self, reviews: dict[Path, str]) -> None:
+        """Replace every review (a project being opened)."""
+        self.reviews = {Path(p): v for p, v in reviews.items() if v in REVIEWS}
+        self.reviewsChanged.emit()
 
     def evaluation_results(self) -> list[CachedResult]:
         """The images metrics are computed on: the test split (MVTec) or every labelled image."""
@@ -112,7 +144,8 @@ class Session(QObject):
 
     def reference_normals(self) -> list[CachedResult]:
         """Images to calibrate label-free thresholds on: the model's held-out training images when the
-        dataset is the model's own MVTec training data, else every scored image (mostly good, by premise)."""
+        dataset is the model's own MVTec training data, else every scored image (mostly good, by premise);
+        without the images a person reviewed as defects."""
         train = [r for r in self.scored() if r.split == "train"]
         if train and self.meta is not None:
             seed = int(self.meta.training.get("seed", 0))
@@ -121,8 +154,12 @@ class Session(QObject):
             held = {r.path for r in held_out}
             chosen = [r for r in train if r.path in held]
             if chosen:
-                return chosen
-        return [r for r in self.scored() if r.split != "train"] or self.scored()
+                return self._not_said_defect(chosen)
+        return self._not_said_defect([r for r in self.scored() if r.split != "train"] or self.scored())
+
+    def _not_said_defect(self, results: list[CachedResult]) -> list[CachedResult]:
+        """A person's word counts: images reviewed as defects are no reference for normal."""
+        return [r for r in results if self.reviews.get(r.path) != DEFECT] if self.reviews else results
 
     def verdicts(self) -> dict[Path, str]:
         """Verdict of every scored image at the current thresholds (computed once per change of the results,

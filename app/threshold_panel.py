@@ -16,7 +16,8 @@ from app.session import Session
 from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
 from core.result_table import DEFECTIVE, UNKNOWN
 from core.results import pixel_sample
-from core.verdicts import verdict_counts
+from core.verdicts import DEFECTIVE as DEFECTIVE_VERDICT
+from core.verdicts import GOOD, REVIEW, verdict_counts, verdicts
 
 PIXEL_FALSE_POSITIVE_RATE = 0.001  # label-free pixel threshold: share of normal pixels flagged
 
@@ -27,6 +28,8 @@ class ThresholdPanel(QWidget):
         self.session = session
         self.scores = np.zeros(0)
         self.labels: np.ndarray | None = None  # bool per image of `scores`, when every one is labelled
+        self.known = np.zeros(0, dtype=bool)  # per image of `scores`: labelled, or reviewed by a person
+        self.known_labels = np.zeros(0, dtype=bool)  # defective? for the `known` images
         self.pixel_labels = np.zeros(0, dtype=bool)
         self.pixel_values = np.zeros(0, dtype=np.float32)
 
@@ -129,6 +132,7 @@ class ThresholdPanel(QWidget):
         session.modelChanged.connect(self._model_changed)
         session.resultsChanged.connect(self.rebuild)
         session.thresholdsChanged.connect(self.update_thresholds)
+        session.reviewsChanged.connect(self.rebuild)
         self._enable()
 
     # ---------------------------------------------------------------------------------------- rebuilding
@@ -155,15 +159,17 @@ class ThresholdPanel(QWidget):
         self.scores = table.scores(name)[shown]
         flags = self.session.label_codes()[shown]
         self.labels = flags == DEFECTIVE if flags.size and (flags != UNKNOWN).all() else None
+        self.known = flags != UNKNOWN
+        self.known_labels = flags[self.known] == DEFECTIVE
         evaluation = shown & (table.labels != UNKNOWN)
         self.pixel_labels, self.pixel_values = table.pixels(name, evaluation)
         if not evaluation.any():  # a folder without labels (an inspection): its pixels, unlabelled
             _, self.pixel_values = table.pixels(name, shown)
             self.pixel_labels = np.zeros(self.pixel_values.size, dtype=bool)
-        if self.labels is not None:
-            self.image_hist.set_groups({"good": self.scores[~self.labels], "defective": self.scores[self.labels]})
-        else:
-            self.image_hist.set_groups({"unlabelled": self.scores})
+        known_scores = self.scores[self.known]
+        self.image_hist.set_groups({"good": known_scores[~self.known_labels],
+                                    "defective": known_scores[self.known_labels],
+                                    "unlabelled": self.scores[~self.known]})
         has_pixel_truth = self.pixel_labels.any()
         if has_pixel_truth:
             self.pixel_hist.set_groups({"good": self.pixel_values[~self.pixel_labels],
@@ -175,19 +181,21 @@ class ThresholdPanel(QWidget):
         self.update_thresholds()
 
     def _has_both_classes(self) -> bool:
-        return self.labels is not None and bool(self.labels.any()) and bool((~self.labels).any())
+        return bool(self.known_labels.any()) and bool((~self.known_labels).any())
 
     def _curves(self) -> None:
         if self._has_both_classes():
-            fpr, tpr, _ = roc_curve(self.labels, self.scores)
-            precision, recall, _ = pr_curve(self.labels, self.scores)
+            scores = self.scores[self.known]
+            fpr, tpr, _ = roc_curve(self.known_labels, scores)
+            precision, recall, _ = pr_curve(self.known_labels, scores)
             self.roc_curve.setData(fpr, tpr)
             self.pr_curve.setData(recall, precision)
-            self.roc.setTitle("ROC (images)")
+            self.roc.setTitle(f"ROC ({scores.size} labelled images)")
         else:
             self.roc_curve.setData([], [])
             self.pr_curve.setData([], [])
-            self.roc.setTitle("ROC (needs labels)")
+            missing = "defective" if not self.known_labels.any() else "good"
+            self.roc.setTitle(f"ROC (no {missing} image labelled or reviewed yet)")
 
     def _enable(self) -> None:
         has = self.scores.size > 0
@@ -231,15 +239,14 @@ class ThresholdPanel(QWidget):
     def _confusion_and_metrics(self, image_t: float, pixel_t: float) -> None:
         lines = []
         if self._has_both_classes():
-            m = f1_at(self.labels, self.scores, image_t)
-            for (row, col), key in {(0, 0): "tn", (0, 1): "fp", (1, 0): "fn", (1, 1): "tp"}.items():
-                item = QTableWidgetItem(str(m[key]))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.confusion.setItem(row, col, item)
+            scores = self.scores[self.known]
+            m = f1_at(self.known_labels, scores, image_t)
+            self._fill_confusion(scores)
             normals = m["tn"] + m["fp"]
             frr = m["fp"] / normals if normals else 0.0
-            lines.append(f"Images: precision {m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}, "
-                         f"false-reject rate {frr:.1%}")
+            lines.append(f"Images ({scores.size} labelled or reviewed), at the image threshold: precision "
+                         f"{m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}, false-reject rate "
+                         f"{frr:.1%}")
             fpr = m["fp"] / normals if normals else 0.0
             self.roc_marker.setData([fpr], [m["recall"]])
             self.pr_marker.setData([m["recall"]], [m["precision"]])
@@ -253,6 +260,22 @@ class ThresholdPanel(QWidget):
             lines.append(f"Pixels (sample of {self.pixel_values.size}): precision {p['precision']:.3f}, "
                          f"recall {p['recall']:.3f}, F1 {p['f1']:.3f}")
         self.metrics.setText("<br>".join(lines))
+
+    def _fill_confusion(self, scores: np.ndarray) -> None:
+        """Labels (rows) against the verdicts the counts show (columns): with a review band, its images get a
+        column of their own, so the matrix and the counts always agree."""
+        t = self.session.thresholds
+        columns = [GOOD, DEFECTIVE_VERDICT] if t.review is None else [GOOD, REVIEW, DEFECTIVE_VERDICT]
+        if self.confusion.columnCount() != len(columns):
+            self.confusion.setColumnCount(len(columns))
+            self.confusion.setHorizontalHeaderLabels([{GOOD: "pred. good", REVIEW: "review",
+                                                       DEFECTIVE_VERDICT: "pred. defect"}[c] for c in columns])
+        said = verdicts(scores, t.image, t.review)
+        for row, label in enumerate((False, True)):
+            for col, column in enumerate(columns):
+                item = QTableWidgetItem(str(int(np.count_nonzero((said == column) & (self.known_labels == label)))))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.confusion.setItem(row, col, item)
 
     # ------------------------------------------------------------------------------------------- buttons
     def _review_toggled(self, on: bool) -> None:
@@ -283,8 +306,11 @@ class ThresholdPanel(QWidget):
     def f1_optimal(self) -> None:
         if not self._has_both_classes():
             return
-        changes: dict[str, object] = {"image": f1_max(self.labels, self.scores)[1]}
-        how = f"F1-optimal on {self.scores.size} labelled images"
+        scores = self.scores[self.known]
+        changes: dict[str, object] = {"image": f1_max(self.known_labels, scores)[1]}
+        reviewed = sum(self.session.table.rows.get(p) is not None for p in self.session.reviews)
+        how = f"F1-optimal on {scores.size} labelled images" + (f" ({reviewed} reviewed by a person)"
+                                                                 if reviewed else "")
         if self.pixel_labels.any():
             changes["pixel"] = f1_max(self.pixel_labels, self.pixel_values)[1]
             how += f", pixel threshold F1-optimal on a sample of {self.pixel_values.size} pixels"

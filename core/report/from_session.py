@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -58,10 +58,10 @@ def full_size_map(cached: CachedResult, map_name: str, hw: tuple[int, int]) -> n
 
 def iter_session_report(folder: Path, info: RunInfo, results: Sequence[CachedResult],
                         skipped: Sequence[tuple[Path, str]] = (), cancel: CancelToken | None = None,
-                        pdf: bool = True) -> Iterator[Progress]:
+                        pdf: bool = True, reviews: Mapping[Path, str] | None = None) -> Iterator[Progress]:
     """Progress("report") per image; the last value (phase "done" or "cancelled") has result = ReportFiles.
     A cancelled run writes a report of the images done so far, marked partial. Unreadable images are listed
-    as skipped."""
+    as skipped. `reviews`: what a person said about images ("good" / "defect"), reported beside the verdicts."""
     cancel = cancel or CancelToken()
     builder = ReportBuilder(Path(folder), info)
     image_t = info.image_threshold.value if info.image_threshold is not None else math.inf
@@ -80,7 +80,8 @@ def iter_session_report(folder: Path, info: RunInfo, results: Sequence[CachedRes
             score = float(cached.scores.get(info.map_name, math.nan))
             verdict = "defective" if score >= image_t else "good"
             result = ImageResult(cached.path, cached.label, score, verdict, dict(cached.scores))
-            builder.add(result, anomaly, heatmap_overlay(image, anomaly, pixel_t))
+            record = builder.add(result, anomaly, heatmap_overlay(image, anomaly, pixel_t))
+            record.review = (reviews or {}).get(cached.path, "")
             yield Progress("report", step, len(results), message=f"report: {step} of {len(results)} images")
     except Cancelled:
         partial = True

@@ -90,6 +90,7 @@ class InspectionRecord:
     time: str  # when it was scored
     thumb: str | None = None  # thumbnail path relative to the report folder ("thumbs/00001_x.jpg")
     overlay: Path | None = None  # the full-size overlay PNG, when one was written
+    review: str = ""  # what a person said in the workbench: "good", "defect", or "" (not reviewed)
 
     @property
     def defect_percent(self) -> float:
@@ -100,7 +101,7 @@ class InspectionRecord:
         return {"file": str(self.path), "label": self.label, "score": self.score, "verdict": self.verdict,
                 "scores": self.scores, "n_regions": self.n_regions, "regions": [r.to_dict() for r in self.regions],
                 "image_hw": list(self.image_hw), "time": self.time, "thumb": self.thumb,
-                "overlay": None if self.overlay is None else str(self.overlay)}
+                "overlay": None if self.overlay is None else str(self.overlay), "review": self.review}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> InspectionRecord:
@@ -109,7 +110,7 @@ class InspectionRecord:
                    {k: float(v) for k, v in values["scores"].items()},
                    [Region.from_dict(r) for r in values["regions"]], int(values["n_regions"]),
                    tuple(values["image_hw"]), values["time"], values.get("thumb"),
-                   None if overlay is None else Path(overlay))
+                   None if overlay is None else Path(overlay), str(values.get("review", "")))
 
 
 @dataclass
