@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QWidget
 
+from app.audit_panel import AuditPanel
 from app.compare_panel import ComparePanel
 from app.dataset_panel import DatasetPanel
 from app.open_actions import OpenActions
@@ -47,6 +48,7 @@ class MainWindow(QMainWindow):
         self.thresholds = ThresholdPanel(self.session)
         self.compare = ComparePanel(self.session, self.runner)
         self.review = ReviewPanel(self.session)
+        self.audit = AuditPanel(self.session, self.runner, self.training.device.currentText)
         self.setCentralWidget(self.viewer)
         self.docks = {
             "dataset": self._dock("Dataset", self.dataset, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -54,8 +56,10 @@ class MainWindow(QMainWindow):
             "thresholds": self._dock("Thresholds", self.thresholds, Qt.DockWidgetArea.BottomDockWidgetArea),
             "compare": self._dock("Compare", self.compare, Qt.DockWidgetArea.BottomDockWidgetArea),
             "review": self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea),
+            "audit": self._dock("Audit", self.audit, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self.tabifyDockWidget(self.docks["training"], self.docks["review"])
+        self.tabifyDockWidget(self.docks["review"], self.docks["audit"])
         self.docks["training"].raise_()
         self.tabifyDockWidget(self.docks["thresholds"], self.docks["compare"])
         self.docks["thresholds"].raise_()
@@ -88,6 +92,8 @@ class MainWindow(QMainWindow):
         self.runner.error.connect(self.job_status.show_error)
         self.training.trainingFinished.connect(self.opening.open_model)
         self.training.trainingFailed.connect(self.job_status.show_error)
+        self.training.trainingWarning.connect(self.job_status.show_error)
+        self.audit.retrainRequested.connect(self._retrain_without)
         self.weights.imported.connect(lambda _imported: self.machine.refresh(self.training.device.currentText()))
         self._restore_layout()
 
@@ -135,6 +141,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+
+    def _retrain_without(self, excluded: tuple[Path, ...]) -> None:
+        self.docks["training"].raise_()
+        self.training.start(excluded)
 
     # ---------------------------------------------------------------------- what scripts and tests call
     def open_folder(self, folder: Path, then_model: Path | None = None,

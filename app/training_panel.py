@@ -18,6 +18,8 @@ from core.device import DEVICE_CHOICES, pick_device
 from core.models.registry import PRESETS, list_methods
 from core.progress import Progress
 from core.training.engine import TrainOptions
+from core.model_health import detection_warning
+from core.modelfile import ModelFileError, read_meta
 from core.paths import unused_path
 from core.workflow import TrainRequest, train_model
 from core.workflow.train import default_model_path
@@ -37,6 +39,7 @@ class TrainingPanel(QWidget):
     trainingFinished = Signal(object)  # model Path (phase "done")
     trainingCancelled = Signal()
     trainingFailed = Signal(str)
+    trainingWarning = Signal(str)  # a finished model that does not detect (core.model_health)
 
     def __init__(self, session: Session, runner: JobRunner, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -125,7 +128,7 @@ class TrainingPanel(QWidget):
         self.preset.currentTextChanged.connect(self._load_preset)
         self.replace.toggled.connect(self._show_model_file)
         session.datasetChanged.connect(self._show_model_file)
-        self.train_button.clicked.connect(self.start)
+        self.train_button.clicked.connect(lambda _checked=False: self.start())
         self.cancel_button.clicked.connect(self.cancel)
         self._restore()
         self._load_preset()
@@ -182,23 +185,26 @@ class TrainingPanel(QWidget):
         return {k: v for k, v in chosen.items() if not np.isclose(float(getattr(config, k)), float(v))}
 
     # -------------------------------------------------------------------------------------------- train
-    def request(self) -> TrainRequest:
+    def request(self, exclude: tuple[Path, ...] = ()) -> TrainRequest:
+        """The training the panel's settings ask for; `exclude`: training images to leave out."""
         index = self.session.index
         if index is None:
             raise ValueError("Open a folder of images first (File > Open folder…).")
         return TrainRequest(data=index.root, method=self.method.currentText(), preset=self.preset.currentText(),
                             overrides=self.overrides(), fresh=self.fresh.isChecked(), out=self.model_path(),
+                            exclude=tuple(exclude),
                             options=TrainOptions(seed=self.seed.value(), device=self.device.currentText(),
                                                  checkpoint_every=50))
 
     def is_running(self) -> bool:
         return self.job is not None
 
-    def start(self) -> None:
+    def start(self, exclude: tuple[Path, ...] = ()) -> None:
+        """Train with the panel's settings, leaving out the training images in `exclude`."""
         if self.job is not None:
             return
         try:
-            request = self.request()
+            request = self.request(tuple(exclude))
         except ValueError as exc:
             self.status.setText(str(exc))
             self.trainingFailed.emit(str(exc))
@@ -210,7 +216,8 @@ class TrainingPanel(QWidget):
         self.curves.clear()
         self.memory_plot.hide()
         self.progress.setValue(0)
-        self.status.setText(f"Training {request.method} ({request.preset}) on {request.data.name}…")
+        left_out = f", {len(request.exclude)} images left out" if request.exclude else ""
+        self.status.setText(f"Training {request.method} ({request.preset}) on {request.data.name}{left_out}…")
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.job = self.runner.start(lambda cancel: train_model(request, cancel), "training",
@@ -264,10 +271,21 @@ class TrainingPanel(QWidget):
         self._show_model_file()
         if last.phase == "done" and isinstance(last.result, Path):
             self.status.setText(f"Done: model written to {last.result}")
+            self._check_detection(last.result)
             self.trainingFinished.emit(last.result)
         else:
             self.status.setText(last.message or "Training cancelled; the checkpoint is kept: Train resumes it.")
             self.trainingCancelled.emit()
+
+    def _check_detection(self, model: Path) -> None:
+        """Say plainly when the new model cannot tell synthetic defects from normals."""
+        try:
+            warning = detection_warning(read_meta(model))
+        except ModelFileError:
+            return
+        if warning:
+            self.status.setText(f"Model written to {model}. {warning}")
+            self.trainingWarning.emit(warning)
 
     def _failed(self, message: str) -> None:
         self.status.setText(message)

@@ -44,6 +44,7 @@ class TrainRequest:
     pixel_false_positive_rate: float = 0.001  # pixel threshold: share of good pixels flagged
     synthetic_validation: bool = True  # also F1-max thresholds on held-out normals + synthetic defects
     fresh: bool = False  # ignore an existing checkpoint instead of resuming it
+    exclude: tuple[Path, ...] = ()  # training images left out (e.g. an audit's suspects)
     options: TrainOptions = TrainOptions()
 
 
@@ -76,7 +77,8 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
     if index.skipped:
         yield Progress("index", 1, 1, message=f"{len(index.skipped)} files skipped: " + "; ".join(
             f"{s.path.name}: {s.reason}" for s in index.skipped[:5]), extra={"skipped": index.skipped})
-    normals = normal_training_records(index)
+    excluded = {Path(p) for p in request.exclude}
+    normals = [r for r in normal_training_records(index) if r.path not in excluded]
     train_records, val_records = split_normals(normals, request.val_fraction, request.options.seed)
     if not train_records:
         raise ValueError(f"no training images in {request.data}")
@@ -118,6 +120,7 @@ def train_model(request: TrainRequest, cancel: CancelToken | None = None) -> Ite
         thresholds=thresholds, score_stats=stats,
         training={"data": str(Path(request.data).resolve()), "layout": index.layout,
                   "n_train": len(train_records), "n_validation": len(val_records), "seed": options.seed,
+                  **({"excluded": sorted(str(p) for p in excluded)} if excluded else {}),
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
                   "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
