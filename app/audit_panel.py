@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QTableWidget, Q
                                QWidget)
 
 from app.session import Session
+from app.widgets import shrinkable
 from app.worker import Job, JobRunner
 from core.progress import Progress
 from core.workflow.audit import AuditEntry, audit_training_set
@@ -35,7 +36,7 @@ class AuditPanel(QWidget):
         self.retrain_button = QPushButton("Leave the ticked images out and train again")
         self.retrain_button.setEnabled(False)
         self.status = QLabel("Open a model, then audit the images it was trained on.")
-        self.status.setWordWrap(True)
+        shrinkable(self.status).setWordWrap(True)
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["leave out", "score", "file"])
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QListV
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.session import Session
+from app.widgets import breakable, shrinkable
 from app.thumbnails import THUMB_SIZE, ThumbnailLoader
 from app.worker import JobRunner
 from core.data.index import ImageRecord
@@ -94,7 +95,7 @@ class DatasetPanel(QWidget):
         self._shown_for: tuple[object, ...] = ()
 
         self.summary = QLabel("No folder open. File > Open folder…")
-        self.summary.setWordWrap(True)
+        shrinkable(self.summary).setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
         self.filter = QComboBox()
@@ -141,8 +142,8 @@ class DatasetPanel(QWidget):
         layout.addWidget(splitter)
 
         self.tree.currentItemChanged.connect(self.apply_filter)
-        self.filter.currentIndexChanged.connect(self.apply_filter)
-        self.sort.currentIndexChanged.connect(self.apply_filter)
+        self.filter.currentIndexChanged.connect(self._order_changed)
+        self.sort.currentIndexChanged.connect(self._order_changed)
         self.grid.selectionModel().currentChanged.connect(self._grid_current)
         session.datasetChanged.connect(self._dataset_changed)
         session.resultsChanged.connect(self._results_changed)
@@ -159,7 +160,8 @@ class DatasetPanel(QWidget):
             return
         counts = index.counts()
         labelled = "labelled" if index.has_labels else "no labels"
-        self.summary.setText(f"{index.root} — {index.layout} layout, {len(index.records)} images ({labelled}), "
+        self.summary.setToolTip(str(index.root))
+        self.summary.setText(f"{breakable(str(index.root))} — {index.layout} layout, {len(index.records)} images ({labelled}), "
                              f"{len(index.skipped)} skipped")
         root = QTreeWidgetItem(self.tree, [f"All images ({len(index.records)})"])
         root.setData(0, Qt.ItemDataRole.UserRole, None)
@@ -231,6 +233,12 @@ class DatasetPanel(QWidget):
                 return result.scores.get(name, missing) if result is not None else missing
             records = sorted(records, key=key, reverse=self.sort.currentIndex() == 1)
         return records
+
+    def _order_changed(self, *_args: object) -> None:
+        """Another filter or order: show the grid from its top (the highest scores first, say), not scrolled to
+        wherever the current image landed."""
+        self.apply_filter()
+        self.grid.scrollToTop()
 
     def apply_filter(self, *_args: object) -> None:
         current = self.session.current

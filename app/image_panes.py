@@ -44,6 +44,11 @@ class Pane:
             self.heat = pg.ImageItem()
             self.plot.addItem(self.heat)
             self.bar = self.plot.addColorBar(self.heat, colorMap=COLORMAP, values=(0.0, 1.0), width=12)
+        else:  # an invisible colour bar of the same size, so every pane's view is as large and none is stretched
+            spacer = pg.ColorBarItem(colorMap=COLORMAP, values=(0.0, 1.0), width=12, interactive=False)
+            self.plot.layout.addItem(spacer, 2, 5)
+            self.plot.layout.setColumnFixedWidth(4, 5)
+            spacer.setOpacity(0.0)
         self.pred = ContourItem(PRED_PEN)
         self.truth = ContourItem(TRUTH_PEN)
         self.plot.addItem(self.pred)
@@ -116,6 +121,8 @@ class PaneGrid(QWidget):
                 pane.plot.setXLink(first)
                 pane.plot.setYLink(first)
             self.panes[key] = pane
+        for pane in self.panes.values():  # equal preferred sizes give equal cells: linked views of one size
+            pane.plot.setPreferredSize(200, 200)
 
     def fit(self, width: int, height: int) -> None:
         first = next(iter(self.panes.values()), None)

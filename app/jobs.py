@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from core.result_store import ResultStore
+from core.compare import cached_metrics
 from core.results import CachedResult, compact_result
 from core.data.demo import DEFAULT_CATEGORY, demo_dataset
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset, split_normals
@@ -16,7 +17,7 @@ from core.modelfile import read_meta
 from core.progress import CancelToken, Progress
 from core.report import RunInfo
 from core.report.from_session import iter_session_report
-from core.workflow import EvaluateRequest, PredictRequest, evaluate_model, predict_folder
+from core.workflow import PredictRequest, predict_folder
 from core.workflow.train import normal_training_records
 
 RESULT_BATCH = 16  # cached results handed to the GUI together
@@ -135,30 +136,27 @@ def export_job(folder: Path, info: RunInfo, results: list[CachedResult],
     return run
 
 
-def evaluate_job(models: list[Path], data: Path) -> Factory:
-    """Evaluate several models in turn; the last value's result is the list of reports, in order."""
+def compare_job(model_a: Path, results_a: list[CachedResult], model_b: Path, index: DatasetIndex,
+                device: str = "auto") -> Factory:
+    """Score the data with model B (or read its results back from the store: nothing scored twice), then the
+    metrics of both from the results (core.compare; A's are the session's). Phase "model B" carries B's
+    results in `extra["cached"]`; phase "evaluated" has [metrics A, metrics B]."""
     def run(cancel: CancelToken) -> Iterator[Progress]:
-        reports: list[dict] = []
-        for number, model in enumerate(models, start=1):
-            for progress in evaluate_model(EvaluateRequest(model=model, data=data), cancel):
-                if progress.phase == "done":
-                    reports.append(progress.result)
-                else:
-                    yield Progress(f"evaluate {number}/{len(models)}", progress.step, progress.total,
-                                   message=progress.message)
-        yield Progress("done", 1, 1, message=f"evaluated {len(models)} models", result=reports)
-    return run
-
-
-def compare_job(model_a: Path, model_b: Path, index: DatasetIndex) -> Factory:
-    """Evaluate both models (labelled data only; phase "evaluated" carries [report A, report B]), then score the
-    data with model B so the two can be viewed side by side."""
-    def run(cancel: CancelToken) -> Iterator[Progress]:
-        if index.has_labels and index.test_records():
-            for progress in evaluate_job([model_a, model_b], index.root)(cancel):
-                if progress.phase == "done":
-                    yield Progress("evaluated", 1, 1, result=progress.result)
-                else:
-                    yield progress
-        yield from predict_job(model_b, index)(cancel)
+        meta_a, meta_b = read_meta(model_a), read_meta(model_b)
+        results_b: list[CachedResult] = []
+        for progress in predict_job(model_b, index, device)(cancel):
+            cached = (progress.extra or {}).get("cached", [])
+            results_b += cached
+            if progress.phase not in ("done", "cancelled"):
+                yield Progress("model B", progress.step, progress.total, message=progress.message,
+                               extra={"cached": cached})
+            else:
+                yield Progress("model B", progress.total, progress.total, extra={"cached": cached})
+        records = {r.path: r for r in index.records}
+        yield Progress("metrics", 0, 2, message="metrics of both models from their results…")
+        metrics = [cached_metrics(results_a, records, meta_a, cancel=cancel)]
+        yield Progress("metrics", 1, 2, message="metrics of both models from their results…")
+        metrics.append(cached_metrics(results_b, records, meta_b, cancel=cancel))
+        yield Progress("evaluated", 2, 2, result=metrics)
+        yield Progress("done", 2, 2, message=f"compared on {len(results_b)} images", result=metrics)
     return run

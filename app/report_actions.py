@@ -136,12 +136,18 @@ class ReportActions(Actions):
         targets = {html: files.html, folder: files.html.parent}
         if pdf is not None and files.pdf is not None:
             targets[pdf] = files.pdf
-        box.buttonClicked.connect(lambda button: QDesktopServices.openUrl(QUrl.fromLocalFile(str(targets[button])))
-                                  if button in targets else None)
+        box.buttonClicked.connect(lambda button: self.open_file(targets[button]) if button in targets else None)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setModal(False)
         box.show()
         self.offer = box
+
+    def open_file(self, path: Path) -> bool:
+        """Open `path` with the desktop's program for it; when there is none, say so and where the file is."""
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            return True
+        self.status.show_error(f"No program is set up on this computer to open {path.name}. The file is at\n{path}")
+        return False
 
     def cancel(self) -> None:
         """Stop writing a report (what is written so far is kept, marked partial)."""

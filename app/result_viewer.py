@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider
 
 from app.image_panes import PaneGrid, as_display
 from app.session import Session
+from app.widgets import shrinkable
 from core.result_store import LoadedMaps, load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, MaskMismatchError, read_image, read_mask
@@ -39,7 +40,7 @@ class ResultViewer(QWidget):
         self.show_truth = QCheckBox("Ground truth")
         self.show_truth.setChecked(True)
         self.readout = QLabel("Open a folder and pick an image.")
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        shrinkable(self.readout).setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.grid = PaneGrid(columns=3)
 
         bar = QHBoxLayout()

@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from app.session import Session
+from app.widgets import shrinkable
 from core.review import DEFECT, GOOD, measure, review_queue
 
 SHOWN = 500  # queue entries listed (the queue itself may be longer)
@@ -26,7 +27,7 @@ class ReviewPanel(QWidget):
         self._queue_for: tuple[object, ...] = ()
 
         self.summary = QLabel("Score a folder: the images to review appear here.")
-        self.summary.setWordWrap(True)
+        shrinkable(self.summary).setWordWrap(True)
         self.list = QListWidget()
         self.good_button = QPushButton("Good (G)")
         self.defect_button = QPushButton("Defect (D)")

@@ -9,6 +9,7 @@ import time
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from app.widgets import shrinkable
 from core.device import describe_device, pick_device
 from core.progress import Progress
 from core.scoring.perceptual import available_backbone
@@ -26,7 +27,7 @@ class JobStatus(QObject):
         self.dialog_parent = dialog_parent
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
         self._last_step = 0.0
-        self.label = QLabel("Ready.")
+        self.label = shrinkable(QLabel("Ready."))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.hide()

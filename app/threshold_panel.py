@@ -9,10 +9,11 @@ import numpy as np
 from app.pgconfig import pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.histogram import ThresholdHistogram
 from app.session import Session
+from app.widgets import shrinkable
 from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
 from core.result_table import DEFECTIVE, UNKNOWN
 from core.results import pixel_sample
@@ -57,7 +58,7 @@ class ThresholdPanel(QWidget):
         self.counts = QLabel("No results yet: train or open a model.")
         self.counts.setWordWrap(True)
         self.how = QLabel("")
-        self.how.setWordWrap(True)
+        shrinkable(self.how).setWordWrap(True)
         self.how.setToolTip("How the thresholds in use were set; saved in projects and reports.")
         self.confusion = QTableWidget(2, 2)
         self.confusion.setHorizontalHeaderLabels(["pred. good", "pred. defect"])
@@ -104,7 +105,9 @@ class ThresholdPanel(QWidget):
         grid.addWidget(self.pixel_hist, 0, 1)
         grid.addWidget(self.roc, 0, 2)
         grid.addWidget(self.pr, 0, 3)
-        side = QVBoxLayout()
+        side_widget = QWidget()
+        side = QVBoxLayout(side_widget)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.counts)
         side.addWidget(self.how)
         side.addWidget(self.confusion)
@@ -112,7 +115,11 @@ class ThresholdPanel(QWidget):
         side.addStretch(1)
         body = QHBoxLayout()
         body.addLayout(grid, 5)
-        body.addLayout(side, 2)
+        side_scroll = QScrollArea()  # a short dock scrolls the text instead of piling it onto the table
+        side_scroll.setWidget(side_widget)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        body.addWidget(side_scroll, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)

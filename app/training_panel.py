@@ -12,7 +12,9 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from app.eta import Eta
 from app.session import Session
+from app.widgets import shrinkable
 from app.worker import Job, JobRunner
 from core.device import DEVICE_CHOICES, pick_device
 from core.models.registry import PRESETS, list_methods
@@ -52,6 +54,7 @@ class TrainingPanel(QWidget):
         self.losses: dict[str, tuple[list[int], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._last_plot = 0.0
+        self.pace = Eta()
 
         self.method = QComboBox()
         self.method.addItems(list(self.specs))
@@ -74,7 +77,7 @@ class TrainingPanel(QWidget):
         self.device.addItems([d for d in DEVICE_CHOICES if d in ("auto", "cpu") or _available(d)])
         self.fresh = QCheckBox("Start fresh (ignore a saved checkpoint)")
         self.model_file = QLabel()
-        self.model_file.setWordWrap(True)
+        shrinkable(self.model_file).setWordWrap(True)
         self.replace = QCheckBox("Replace the existing model file")
         self.replace.setToolTip("Off: a new model file is written beside the existing one.")
         self.train_button = QPushButton("Train")
@@ -82,12 +85,13 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
-        self.status = QLabel("Idle.")
+        self.status = shrinkable(QLabel("Idle."))
         self.status.setWordWrap(True)
         self.eta = QLabel(format_eta(None))
         self.loss_plot = pg.PlotWidget(title="Training losses")
         self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_legend = shrinkable(QLabel(""))  # under the plot: a legend inside would cover the curves
+        self.loss_legend.setWordWrap(True)
         self.loss_plot.setMinimumHeight(160)
         self.memory_plot = pg.PlotWidget(title="Memory-slot usage")
         self.memory_plot.setLabel("bottom", "slot")
@@ -122,6 +126,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(progress_row)
         layout.addWidget(self.status)
         layout.addWidget(self.loss_plot, 2)
+        layout.addWidget(self.loss_legend)
         layout.addWidget(self.memory_plot, 1)
 
         self.method.currentTextChanged.connect(self._load_preset)
@@ -212,10 +217,12 @@ class TrainingPanel(QWidget):
         self._save()
         self.losses.clear()
         self.loss_plot.clear()
-        self.loss_plot.plotItem.legend.clear()
+        self.loss_legend.setText("")
         self.curves.clear()
         self.memory_plot.hide()
         self.progress.setValue(0)
+        self.pace.reset()
+        self.eta.setText("ETA: measuring…")
         left_out = f", {len(request.exclude)} images left out" if request.exclude else ""
         self.status.setText(f"Training {request.method} ({request.preset}) on {request.data.name}{left_out}…")
         self.train_button.setEnabled(False)
@@ -237,7 +244,7 @@ class TrainingPanel(QWidget):
         elif progress.phase not in ("done", "cancelled"):
             self.status.setText(f"{progress.phase}: step {progress.step} of {progress.total}")
         if progress.losses:
-            self.eta.setText(format_eta(progress.eta_s))
+            self.eta.setText(format_eta(self.pace.update(progress.step, progress.total)))
             for name, value in progress.losses.items():
                 steps, values = self.losses.setdefault(name, ([], []))
                 steps.append(progress.step)
@@ -257,6 +264,9 @@ class TrainingPanel(QWidget):
             if curve is None:
                 curve = self.loss_plot.plot(name=name, pen=pg.mkPen(CURVE_COLOURS[i % len(CURVE_COLOURS)], width=2))
                 self.curves[name] = curve
+                self.loss_legend.setText("&nbsp;&nbsp; ".join(
+                    f'<span style="color:{CURVE_COLOURS[k % len(CURVE_COLOURS)]}">━</span>&nbsp;{n}'
+                    for k, n in enumerate(self.curves)))
             curve.setData(steps, values)
 
     def _done(self, last: Progress) -> None:

@@ -22,7 +22,7 @@ from core.modelfile import ModelMeta
 from core.regions import DEFAULT_MIN_AREA, Region, find_regions
 
 MAX_REGIONS = 20  # regions kept per image (most anomalous first); the total count is kept too
-THUMB_SIDE = 160  # pixels, long side of the thumbnails beside the HTML report
+THUMB_SIDE = 256  # pixels, long side of the thumbnails beside the HTML report
 BOX_RGB = (255, 0, 255)  # region boxes in thumbnails: magenta stands out from the jet colours
 
 
