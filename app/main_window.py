@@ -9,7 +9,7 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
 
 from app.audit_panel import AuditPanel
 from app.compare_panel import ComparePanel
@@ -50,17 +50,17 @@ class MainWindow(QMainWindow):
         self.review = ReviewPanel(self.session)
         self.audit = AuditPanel(self.session, self.runner, self.training.device.currentText)
         self.setCentralWidget(self.viewer)
+        # Training, review and audit share one dock as tabs: several tabified dock groups leave stale tab bars.
+        self.side_tabs = QTabWidget()
+        for panel, title in ((self.training, "Training"), (self.review, "Review"), (self.audit, "Audit")):
+            self.side_tabs.addTab(panel, title)
         self.docks = {
             "dataset": self._dock("Dataset", self.dataset, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "training": self._dock("Training", self.training, Qt.DockWidgetArea.RightDockWidgetArea),
+            "training": self._dock("Training, review and audit", self.side_tabs, Qt.DockWidgetArea.RightDockWidgetArea),
             "thresholds": self._dock("Thresholds", self.thresholds, Qt.DockWidgetArea.BottomDockWidgetArea),
             "compare": self._dock("Compare", self.compare, Qt.DockWidgetArea.BottomDockWidgetArea),
-            "review": self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea),
-            "audit": self._dock("Audit", self.audit, Qt.DockWidgetArea.RightDockWidgetArea),
         }
-        self.tabifyDockWidget(self.docks["training"], self.docks["review"])
-        self.tabifyDockWidget(self.docks["review"], self.docks["audit"])
-        self.docks["training"].raise_()
+        self.docks["training"].setObjectName("dock-training")  # the name saved window layouts know
         self.tabifyDockWidget(self.docks["thresholds"], self.docks["compare"])
         self.docks["thresholds"].raise_()
         self.resizeDocks([self.docks["dataset"], self.docks["training"]], [330, 330], Qt.Orientation.Horizontal)
@@ -143,7 +143,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def _retrain_without(self, excluded: tuple[Path, ...]) -> None:
-        self.docks["training"].raise_()
+        self.side_tabs.setCurrentWidget(self.training)
         self.training.start(excluded)
 
     # ---------------------------------------------------------------------- what scripts and tests call

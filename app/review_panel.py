@@ -1,12 +1,14 @@
-"""Review panel: the images in the review band or at or above the image threshold, most anomalous first; one key
-marks the image on screen good (G) or defect (D) and moves on to the next one not reviewed. The verdicts are the
-session's (saved with projects, used by F1-optimal and label-free calibration, exported in reports), and this
-panel measures the model's precision and recall on them at the current thresholds."""
+"""Review panel: the images in the review band or at or above the image threshold (the test images when the
+folder has a training split: the audit looks at those), most anomalous first; one key marks the image on screen
+good (G) or defect (D) and moves on to the next one not reviewed. The verdicts are the session's (saved with
+projects, used by F1-optimal and label-free calibration, exported in reports), and this panel measures the
+model's precision and recall on them at the current thresholds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
@@ -60,7 +62,10 @@ class ReviewPanel(QWidget):
         """Rebuild the queue from the scores and thresholds."""
         t = self.session.thresholds
         self._queue_for = (t.map_name, t.image, t.review)
-        self.queue = review_queue(self.session.table.paths, self.session.scores(), t.image, t.review)
+        table = self.session.table
+        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)  # as the threshold panel
+        paths = [p for p, keep in zip(table.paths, shown) if keep]
+        self.queue = review_queue(paths, self.session.scores()[shown], t.image, t.review)
         self.list.blockSignals(True)
         self.list.clear()
         for path in self.queue[:SHOWN]:
@@ -84,7 +89,7 @@ class ReviewPanel(QWidget):
             item = self.list.item(i)
             path = item.data(Qt.ItemDataRole.UserRole)
             said = reviews.get(path)
-            item.setText(f"{path.name} — {scores[rows[path]]:.4g}" + (f" — you: {said}" if said else ""))
+            item.setText(f"{self._name(path)} — {scores[rows[path]]:.4g}" + (f" — you: {said}" if said else ""))
             item.setBackground(COLOURS.get(said or "", QColor(0, 0, 0, 0)))
         done = sum(p in reviews for p in self.queue)
         more = f" (the first {SHOWN} listed)" if len(self.queue) > SHOWN else ""
@@ -94,6 +99,11 @@ class ReviewPanel(QWidget):
         self.measured.setText(measure(reviews, by_path, self.session.thresholds.image).text())
         self.good_button.setEnabled(self.session.current in rows)
         self.defect_button.setEnabled(self.session.current in rows)
+
+    def _name(self, path: Path) -> str:
+        """The image's place in the dataset (test/crack/000.png), or its name."""
+        root = self.session.index.root if self.session.index is not None else None
+        return path.relative_to(root).as_posix() if root is not None and path.is_relative_to(root) else path.name
 
     # --------------------------------------------------------------------------------------------- marks
     def mark(self, said: str | None) -> None:

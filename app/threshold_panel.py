@@ -197,12 +197,14 @@ class ThresholdPanel(QWidget):
             precision, recall, _ = pr_curve(self.known_labels, scores)
             self.roc_curve.setData(fpr, tpr)
             self.pr_curve.setData(recall, precision)
-            self.roc.setTitle(f"ROC ({scores.size} labelled images)")
+            self.roc.setTitle(f"ROC ({scores.size} images)")
         else:
             self.roc_curve.setData([], [])
             self.pr_curve.setData([], [])
             missing = "defective" if not self.known_labels.any() else "good"
-            self.roc.setTitle(f"ROC (no {missing} image labelled or reviewed yet)")
+            self.roc.setTitle(f"ROC: no {missing} image yet")
+            self.roc.setToolTip(f"The ROC needs labelled or reviewed good and defective images; no {missing} one "
+                                "is known yet.")
 
     def _enable(self) -> None:
         has = self.scores.size > 0

@@ -58,6 +58,11 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "..." + text[-(limit - 3):]
 
 
+def _head(text: str, limit: int) -> str:
+    """A caption line keeps its start."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _thumb_cell(record: InspectionRecord, rank: int, folder: Path, root: Path, width: float) -> list:
     """A thumbnail fitted into a width x 0.75 width box, and a caption of exactly CAPTION_LINES short lines."""
     cell: list = []
@@ -65,10 +70,10 @@ def _thumb_cell(record: InspectionRecord, rank: int, folder: Path, root: Path, w
         h, w = record.image_hw
         scale = min(width / w, 0.75 * width / h)
         cell.append(Image(str(folder / record.thumb), w * scale, h * scale))
-    chars = int(width / 3.6)  # about this many 7-point characters fit the width
+    chars = int(width / 4.3)  # about this many 7-point characters fit the width
     lines = [f"#{rank} {_tail(display_path(record.path, root), chars - 4)}",
-             _tail(f"score {record.score:.4g}, {record.verdict}, label {record.label}", chars),
-             _tail(regions_text(record, limit=1), chars)]
+             _head(f"score {record.score:.4g}, {record.verdict}, label {record.label}", chars),
+             _head(regions_text(record, limit=1), chars)]
     cell.append(Paragraph("<br/>".join(escape(line) for line in lines[:CAPTION_LINES]), SMALL))
     return cell
 

@@ -121,7 +121,7 @@ def test_roc_names_what_it_lacks_and_uses_reviews(qtbot) -> None:
     assert "no defective image" in panel.roc.plotItem.titleLabel.text
     session.set_review(Path("/x/0000.png"), "defect")
     session.set_review(Path("/x/0001.png"), "good")
-    assert "2 labelled images" in panel.roc.plotItem.titleLabel.text and panel.f1_button.isEnabled()
+    assert "2 images" in panel.roc.plotItem.titleLabel.text and panel.f1_button.isEnabled()
 
 
 def test_short_threshold_dock_scrolls_instead_of_overlapping(qtbot) -> None:
