@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from app.session import Session
@@ -27,6 +27,7 @@ class ReviewPanel(QWidget):
         self.session = session
         self.queue: list[Path] = []
         self._queue_for: tuple[object, ...] = ()
+        self._stale = False  # results changed while the panel was hidden: rebuild when it shows
 
         self.summary = QLabel("Score a folder: the images to review appear here.")
         shrinkable(self.summary).setWordWrap(True)
@@ -58,14 +59,18 @@ class ReviewPanel(QWidget):
         session.currentChanged.connect(self._select_current)
 
     # --------------------------------------------------------------------------------------------- queue
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
+
     def refresh(self) -> None:
-        """Rebuild the queue from the scores and thresholds."""
-        t = self.session.thresholds
-        self._queue_for = (t.map_name, t.image, t.review)
-        table = self.session.table
-        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)  # as the threshold panel
-        paths = [p for p, keep in zip(table.paths, shown) if keep]
-        self.queue = review_queue(paths, self.session.scores()[shown], t.image, t.review)
+        """Rebuild the queue from the scores and thresholds (later, when shown, while the panel is hidden)."""
+        if not self.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        self.refresh_now()
         self.list.blockSignals(True)
         self.list.clear()
         for path in self.queue[:SHOWN]:
@@ -76,12 +81,23 @@ class ReviewPanel(QWidget):
         self._reviews_changed()
         self._select_current()
 
+    def refresh_now(self) -> None:
+        """Rebuild the queue even while the panel is hidden (a key pressed elsewhere in the window)."""
+        t = self.session.thresholds
+        table = self.session.table
+        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)  # as the threshold panel
+        paths = [p for p, keep in zip(table.paths, shown) if keep]
+        self.queue = review_queue(paths, self.session.scores()[shown], t.image, t.review)
+        self._queue_for = (t.map_name, t.image, t.review)
+
     def _thresholds_changed(self) -> None:
         t = self.session.thresholds
         if (t.map_name, t.image, t.review) != self._queue_for:
             self.refresh()
 
     def _reviews_changed(self) -> None:
+        if self._stale:
+            return
         reviews = self.session.reviews
         scores = self.session.scores()
         rows = self.session.table.rows
@@ -109,6 +125,8 @@ class ReviewPanel(QWidget):
     def mark(self, said: str | None) -> None:
         """Say what the image on screen is (None forgets it), then show the next image of the queue that is
         not reviewed yet."""
+        if self._stale:
+            self.refresh_now()
         path = self.session.current
         if path is None or path not in self.session.table.rows:
             return

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from core.review import DEFECT, GOOD
@@ -37,6 +38,7 @@ def window(qapp, tiny_dataset: Path, tiny_model: Path, tmp_path_factory: pytest.
 
 def test_keys_mark_the_queue_and_measure_the_model(window: MainWindow, qtbot, tmp_path: Path) -> None:
     session, review = window.session, window.review
+    window.side_tabs.setCurrentWidget(review)  # the Review tab
     scores = window.thresholds.scores
     session.set_thresholds(image=float(np.sort(scores)[4]))  # half the test images flagged
     assert len(review.queue) >= 4 and review.list.count() == len(review.queue)
@@ -72,3 +74,22 @@ def test_keys_mark_the_queue_and_measure_the_model(window: MainWindow, qtbot, tm
     rows = list(csv.DictReader(files.csv.open(encoding="utf-8")))
     assert {Path(r["file"]): r["reviewed_as"] for r in rows if r["reviewed_as"]} == saved
     assert "Reviewed by a person" in files.html.read_text(encoding="utf-8")
+
+
+def test_keys_work_while_the_review_tab_is_hidden(window: MainWindow, qtbot) -> None:
+    window.side_tabs.setCurrentWidget(window.training)
+    session = window.session
+    session.set_thresholds(image=float(np.sort(window.thresholds.scores)[2]), review=None)
+    session.set_reviews({})
+    target = next(p for p in sorted(session.results, key=lambda p: -session.results[p].scores[
+        session.thresholds.map_name]) if session.results[p].split != "train")
+    session.set_current(target)
+    if window.reports.offer is not None:
+        window.reports.offer.close()  # the "report written" box of the test before took the focus
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    window.viewer.grid.setFocus()  # not a text field: typed letters go there
+    qtbot.keyClick(window.viewer.grid, Qt.Key.Key_G)
+    assert session.reviews[target] == GOOD
+    window.side_tabs.setCurrentWidget(window.review)
+    assert window.review.list.count() == len(window.review.queue) > 0
