@@ -21,6 +21,15 @@ from core.verdicts import DEFECTIVE as DEFECTIVE_VERDICT
 from core.verdicts import GOOD, REVIEW, verdict_counts, verdicts
 
 PIXEL_FALSE_POSITIVE_RATE = 0.001  # label-free pixel threshold: share of normal pixels flagged
+CURVE_POINTS = 800  # ROC / PR curves are drawn with at most this many points (the plot repaints on every move)
+
+
+def thin(x: np.ndarray, y: np.ndarray, most: int = CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point of a curve (first and last kept), so that drawing it costs the same at 10,000 images."""
+    if len(x) <= most:
+        return x, y
+    pick = np.unique(np.linspace(0, len(x) - 1, most).round().astype(int))
+    return x[pick], y[pick]
 
 
 class ThresholdPanel(QWidget):
@@ -195,8 +204,8 @@ class ThresholdPanel(QWidget):
             scores = self.scores[self.known]
             fpr, tpr, _ = roc_curve(self.known_labels, scores)
             precision, recall, _ = pr_curve(self.known_labels, scores)
-            self.roc_curve.setData(fpr, tpr)
-            self.pr_curve.setData(recall, precision)
+            self.roc_curve.setData(*thin(fpr, tpr))
+            self.pr_curve.setData(*thin(recall, precision))
             self.roc.setTitle(f"ROC ({scores.size} images)")
         else:
             self.roc_curve.setData([], [])

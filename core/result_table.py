@@ -113,5 +113,8 @@ class ResultTable:
         step = max(1, int(np.ceil(values.size * share / budget)))
         pick = np.arange(0, values.size, step)
         if rows is not None:
-            pick = pick[rows[owners[np.searchsorted(starts, pick, side="right") - 1]]]
+            # How many picked pixels fall in each row's run (runs are contiguous): their owner without a search.
+            ends = np.append(starts[1:], values.size)
+            counts = -(-ends // step) - -(-starts // step)
+            pick = pick[rows[np.repeat(owners, counts)]]
         return labels[pick], values[pick].astype(np.float32)

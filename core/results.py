@@ -17,7 +17,7 @@ from core.inference import ImageResult
 
 MAP_SIDE = 256  # cached maps and reconstructions are shrunk so that their long side is at most this
 PIXELS_PER_IMAGE = 1024  # random pixels per image kept (float16) for live pixel metrics
-PIXEL_BUDGET = 1_000_000  # pixels used at most by live pixel metrics over all images (an even subsample)
+PIXEL_BUDGET = 500_000  # pixels used at most by live pixel metrics over all images (an even subsample)
 
 
 def shrink(array_hw: np.ndarray, max_side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
