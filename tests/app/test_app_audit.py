@@ -11,16 +11,14 @@ from PySide6.QtCore import Qt
 
 from app.main_window import MainWindow
 from core.modelfile import read_meta
+from windows import scored_window
 
 pytestmark = pytest.mark.gui
 
 
 def test_audit_rank_view_and_retrain_without_the_ticked(qtbot, tiny_dataset: Path, tiny_model: Path) -> None:
-    window = MainWindow()
+    window = scored_window(tiny_dataset, tiny_model)
     qtbot.addWidget(window)
-    window.show()
-    window.open_folder(tiny_dataset, then_model=tiny_model)
-    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window.scoring.job is None, timeout=60000)
     audit = window.audit
     audit.start()
     qtbot.waitUntil(lambda: audit.job is None and bool(audit.entries), timeout=60000)

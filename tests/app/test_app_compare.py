@@ -9,21 +9,15 @@ from pathlib import Path
 import pytest
 
 from app.main_window import MainWindow
+from windows import scored_window
 
 pytestmark = pytest.mark.gui
 
 
-def scored(qtbot, tiny_dataset: Path, tiny_model: Path) -> MainWindow:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.open_folder(tiny_dataset, then_model=tiny_model)
-    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window.scoring.job is None, timeout=60000)
-    return window
-
-
 def test_compare_two_models_fills_both_columns(qtbot, tiny_dataset: Path, tiny_model: Path,
                                                tmp_path: Path, monkeypatch) -> None:
-    window = scored(qtbot, tiny_dataset, tiny_model)
+    window = scored_window(tiny_dataset, tiny_model)
+    qtbot.addWidget(window)
     panel = window.compare
     import app.jobs as jobs  # noqa: PLC0415
 

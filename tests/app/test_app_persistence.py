@@ -12,24 +12,17 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow
 from app.settings import add_recent, open_settings, recent
+from windows import scored_window
 from core.result_store import SUMMARY, ResultStore
 from core.workflow import default_model_path
 
 pytestmark = pytest.mark.gui
 
 
-def scored_window(qtbot, folder: Path, model: Path) -> MainWindow:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
-    window.open_folder(folder, then_model=model)
-    qtbot.waitUntil(lambda: len(window.session.results) == 16 and window.scoring.job is None, timeout=60000)
-    return window
-
-
 def test_results_come_back_from_disk_after_a_relaunch(qtbot, tiny_dataset: Path, tiny_model: Path,
                                                       tmp_path: Path) -> None:
-    window = scored_window(qtbot, tiny_dataset, tiny_model)
+    window = scored_window(tiny_dataset, tiny_model)
+    qtbot.addWidget(window)
     assert "Scored 16 images" in window.job_status.label.text()
     store = ResultStore.open(tiny_model, tiny_dataset)
     assert (store.folder / SUMMARY).is_file()

@@ -5,7 +5,6 @@ label-free calibration, come back with the project and reach the exported report
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,25 +14,15 @@ from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow
 from core.review import DEFECT, GOOD
+from windows import scored_window_at_home
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(scope="module")
 def window(qapp, tiny_dataset: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEFECTLAB_HOME", str(tmp_path_factory.mktemp("review_home")))
-        window = MainWindow()
-        window.resize(1600, 1000)
-        window.show()
-        window.open_folder(tiny_dataset, then_model=tiny_model)
-        deadline = time.perf_counter() + 60
-        while not (len(window.session.results) == 16 and window.scoring.job is None):
-            qapp.processEvents()
-            time.sleep(0.01)
-            assert time.perf_counter() < deadline
+    with scored_window_at_home(tmp_path_factory.mktemp("review_home"), tiny_dataset, tiny_model) as window:
         yield window
-        window.close()
 
 
 def test_keys_mark_the_queue_and_measure_the_model(window: MainWindow, qtbot, tmp_path: Path) -> None:
