@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from app.pgconfig import pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -146,7 +146,13 @@ class ThresholdPanel(QWidget):
         self.f1_button.clicked.connect(self.f1_optimal)
         self.reset.clicked.connect(self._reset)
         session.modelChanged.connect(self._model_changed)
-        session.resultsChanged.connect(self.rebuild)
+        # New results rebuild the plots in an event-loop turn of their own (coalesced), so a group of results
+        # arriving, the rebuild and the repaint never make one long stall; reading the panel rebuilds first.
+        self._rebuild_due = False
+        self._rebuild_timer = QTimer(self)
+        self._rebuild_timer.setSingleShot(True)
+        self._rebuild_timer.timeout.connect(self._rebuild_if_due)
+        session.resultsChanged.connect(self._results_changed)
         session.thresholdsChanged.connect(self.update_thresholds)
         session.reviewsChanged.connect(self.rebuild)
         self._enable()
@@ -167,8 +173,17 @@ class ThresholdPanel(QWidget):
             self.session.set_map(name)
             self.rebuild()
 
+    def _results_changed(self) -> None:
+        self._rebuild_due = True
+        self._rebuild_timer.start(0)
+
+    def _rebuild_if_due(self) -> None:
+        if self._rebuild_due:
+            self.rebuild()
+
     def rebuild(self) -> None:
         """Recompute the cached arrays and curves after new results or another map."""
+        self._rebuild_due = False
         name = self.session.thresholds.map_name
         table = self.session.table
         shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
@@ -224,6 +239,9 @@ class ThresholdPanel(QWidget):
 
     # ------------------------------------------------------------------------------------- live updates
     def update_thresholds(self) -> None:
+        if self._rebuild_due:
+            self.rebuild()  # it updates the thresholds too
+            return
         t = self.session.thresholds
         if t.map_name and self.map_choice.currentText() != t.map_name:
             self.map_choice.blockSignals(True)
@@ -307,6 +325,7 @@ class ThresholdPanel(QWidget):
 
     def calibrate_label_free(self) -> None:
         """Thresholds from normal reference images only (no labels used)."""
+        self._rebuild_if_due()
         reference = self.session.reference_normals()
         name = self.session.thresholds.map_name
         scores = np.array([r.scores[name] for r in reference if name in r.scores])
@@ -322,6 +341,7 @@ class ThresholdPanel(QWidget):
         self.session.set_thresholds(how=how, **changes)
 
     def f1_optimal(self) -> None:
+        self._rebuild_if_due()
         if not self._has_both_classes():
             return
         scores = self.scores[self.known]
