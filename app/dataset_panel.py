@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QListV
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.session import Session
+from app.widgets import breakable, shrinkable
 from app.thumbnails import THUMB_SIZE, ThumbnailLoader
 from app.worker import JobRunner
 from core.data.index import ImageRecord
@@ -104,9 +105,10 @@ class DatasetPanel(QWidget):
         self.session = session
         self.loader = ThumbnailLoader(runner, self)
         self.model = ThumbModel(session, self.loader)
+        self._shown_for: tuple[object, ...] = ()
 
         self.summary = QLabel("No folder open. File > Open folder…")
-        self.summary.setWordWrap(True)
+        shrinkable(self.summary).setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)
         self.filter = QComboBox()
@@ -153,8 +155,8 @@ class DatasetPanel(QWidget):
         layout.addWidget(splitter)
 
         self.tree.currentItemChanged.connect(self.apply_filter)
-        self.filter.currentIndexChanged.connect(self.apply_filter)
-        self.sort.currentIndexChanged.connect(self.apply_filter)
+        self.filter.currentIndexChanged.connect(self._order_changed)
+        self.sort.currentIndexChanged.connect(self._order_changed)
         self.grid.selectionModel().currentChanged.connect(self._grid_current)
         session.datasetChanged.connect(self._dataset_changed)
         session.resultsChanged.connect(self._results_changed)
@@ -171,7 +173,8 @@ class DatasetPanel(QWidget):
             return
         counts = index.counts()
         labelled = "labelled" if index.has_labels else "no labels"
-        self.summary.setText(f"{index.root} — {index.layout} layout, {len(index.records)} images ({labelled}), "
+        self.summary.setToolTip(str(index.root))
+        self.summary.setText(f"{breakable(str(index.root))} — {index.layout} layout, {len(index.records)} images ({labelled}), "
                              f"{len(index.skipped)} skipped")
         root = QTreeWidgetItem(self.tree, [f"All images ({len(index.records)})"])
         root.setData(0, Qt.ItemDataRole.UserRole, None)
@@ -193,13 +196,18 @@ class DatasetPanel(QWidget):
         if self._score_dependent():
             self.apply_filter()
         else:
-            self.model.refresh_all()
+            self.grid.viewport().update()  # only the visible items ask for their data again
 
     def _thresholds_changed(self) -> None:
+        t = self.session.thresholds
+        key = (t.map_name, t.image, t.review)  # what verdicts and scores shown depend on (not the pixel one)
+        if key == self._shown_for:
+            return
+        self._shown_for = key
         if self.filter.currentIndex() in (1, 2, 3):
             self.apply_filter()
         else:
-            self.model.refresh_all()
+            self.grid.viewport().update()
 
     def _score_dependent(self) -> bool:
         return self.sort.currentIndex() != 0 or self.filter.currentIndex() in (1, 2, 3, 7)
@@ -238,6 +246,12 @@ class DatasetPanel(QWidget):
                 return result.scores.get(name, missing) if result is not None else missing
             records = sorted(records, key=key, reverse=self.sort.currentIndex() == 1)
         return records
+
+    def _order_changed(self, *_args: object) -> None:
+        """Another filter or order: show the grid from its top (the highest scores first, say), not scrolled to
+        wherever the current image landed."""
+        self.apply_filter()
+        self.grid.scrollToTop()
 
     def apply_filter(self, *_args: object) -> None:
         current = self.session.current

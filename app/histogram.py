@@ -1,11 +1,12 @@
-"""A score histogram (good / defective / unlabelled) with a draggable threshold line and an optional review band."""
+"""A score histogram (good / defective / unlabelled) with a draggable threshold line and an optional review band.
+Its legend is a line of text under the plot, so it never covers the data; curves are reused, not rebuilt."""
 
 from __future__ import annotations
 
 import numpy as np
 from app.pgconfig import pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 GROUP_STYLE = {"good": ("#2ca02c", (44, 160, 44, 90)), "defective": ("#d62728", (214, 39, 40, 90)),
                "unlabelled": ("#7f7f7f", (127, 127, 127, 90))}
@@ -19,8 +20,9 @@ class ThresholdHistogram(QWidget):
         super().__init__(parent)
         self.bins = bins
         self.plot = pg.PlotWidget(title=title)
-        self.plot.addLegend(offset=(-10, 10))
         self.plot.setLogMode(y=log_y)
+        self.legend = QLabel("")
+        self.legend.setToolTip("Number of values in each group")
         self.plot.setLabel("left", "count")
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#00a5ff", width=2),
@@ -33,36 +35,41 @@ class ThresholdHistogram(QWidget):
         self.plot.addItem(self.band)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.legend)
         self._quiet = False
         self.line.sigPositionChanged.connect(self._line_moved)
         self.band.sigRegionChanged.connect(self._band_moved)
 
     def set_groups(self, groups: dict[str, np.ndarray]) -> None:
-        """Histograms of each non-empty group on shared bins."""
-        for curve in self.curves.values():
-            self.plot.removeItem(curve)
-        self.curves.clear()
-        self.plot.plotItem.legend.clear()
-        values = [v[np.isfinite(v)] for v in groups.values() if v.size]
-        if not values:
+        """Histograms of each non-empty group on shared bins (a group's curve is kept and given new data)."""
+        groups = {name: v[np.isfinite(v)] for name, v in groups.items()}
+        shown = {name: v for name, v in groups.items() if v.size}
+        for name in list(self.curves):
+            if name not in shown:
+                self.plot.removeItem(self.curves.pop(name))
+        if not shown:
+            self.legend.setText("")
             return
-        everything = np.concatenate(values)
-        if everything.size == 0:
-            return
-        low, high = float(everything.min()), float(everything.max())
-        edges = np.linspace(low, high if high > low else low + 1e-6, self.bins + 1)
+        low = min(float(v.min()) for v in shown.values())
+        high = max(float(v.max()) for v in shown.values())
+        high = high if high > low else low + 1e-6
+        edges = np.linspace(low, high, self.bins + 1)
         log_y = self.plot.plotItem.ctrl.logYCheck.isChecked()
-        for name, scores in groups.items():
-            if not scores.size:
-                continue
-            counts, _ = np.histogram(scores[np.isfinite(scores)], bins=edges)
+        entries = []
+        for name, scores in shown.items():
+            counts, _ = np.histogram(scores, bins=self.bins, range=(low, high))  # equal bins: no sorting
             pen, brush = GROUP_STYLE.get(name, GROUP_STYLE["unlabelled"])
             heights = np.maximum(counts, 0.5) if log_y else counts  # a log axis cannot show zero
-            curve = pg.PlotDataItem(edges, heights, stepMode="center", fillLevel=0.5 if log_y else 0,
-                                    pen=pg.mkPen(pen, width=1.5), brush=brush, name=f"{name} ({scores.size})")
-            self.plot.addItem(curve)
-            self.curves[name] = curve
+            curve = self.curves.get(name)
+            if curve is None:
+                curve = pg.PlotDataItem(stepMode="center", fillLevel=0.5 if log_y else 0, antialias=False,
+                                        pen=pg.mkPen(pen, width=1.5), brush=brush)
+                self.plot.addItem(curve)
+                self.curves[name] = curve
+            curve.setData(edges, heights)
+            entries.append(f'<span style="color:{pen}">■</span> {name} ({scores.size})')
+        self.legend.setText("&nbsp;&nbsp;".join(entries))
 
     def set_threshold(self, value: float) -> None:
         if np.isfinite(value):

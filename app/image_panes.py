@@ -1,12 +1,13 @@
 """A grid of linked image panes built from pyqtgraph items: base image, heatmap with a colorbar, predicted-defect
-contour at the pixel threshold and ground-truth contour. Used by the result viewer and the compare panel."""
+contour at the pixel threshold and ground-truth contour (traced by OpenCV, app.contours). Used by the result
+viewer and the compare panel."""
 
 from __future__ import annotations
 
 import numpy as np
+from app.contours import ContourItem
 from app.pgconfig import pg
 from PySide6.QtCore import QPointF, QRectF, Signal
-from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 COLORMAP = "inferno"
@@ -28,6 +29,7 @@ class Pane:
 
     def __init__(self, layout: pg.GraphicsLayout, row: int, col: int, title: str, heat: bool) -> None:
         self.title = title
+        self._title_text = title
         self.plot: pg.PlotItem = layout.addPlot(row=row, col=col, title=title)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
@@ -42,12 +44,23 @@ class Pane:
             self.heat = pg.ImageItem()
             self.plot.addItem(self.heat)
             self.bar = self.plot.addColorBar(self.heat, colorMap=COLORMAP, values=(0.0, 1.0), width=12)
-        self.pred = pg.IsocurveItem(pen=PRED_PEN)
-        self.truth = pg.IsocurveItem(pen=TRUTH_PEN)
+        else:  # an invisible colour bar of the same size, so every pane's view is as large and none is stretched
+            spacer = pg.ColorBarItem(colorMap=COLORMAP, values=(0.0, 1.0), width=12, interactive=False)
+            self.plot.layout.addItem(spacer, 2, 5)
+            self.plot.layout.setColumnFixedWidth(4, 5)
+            spacer.setOpacity(0.0)
+        self.pred = ContourItem(PRED_PEN)
+        self.truth = ContourItem(TRUTH_PEN)
         self.plot.addItem(self.pred)
         self.plot.addItem(self.truth)
         self.pred.setZValue(10)
         self.truth.setZValue(11)
+
+    def set_title(self, text: str) -> None:
+        """Set the pane's title (nothing is laid out again when it is unchanged)."""
+        if text != self._title_text:
+            self._title_text = text
+            self.plot.setTitle(text, size="9pt")
 
     def set_base(self, image: np.ndarray | None, rect: QRectF) -> None:
         if image is None:
@@ -69,18 +82,11 @@ class Pane:
 
     def set_contours(self, values: np.ndarray | None, level: float, truth: np.ndarray | None, rect: QRectF,
                      show_pred: bool, show_truth: bool) -> None:
-        shape = values.shape if values is not None else truth.shape if truth is not None else None
-        if shape is None:
-            self.pred.setData(None)
-            self.truth.setData(None)
-            return
-        # Contours are computed on the (small) cached map and scaled to full-image pixels.
-        scale = QTransform().scale(rect.width() / shape[1], rect.height() / shape[0]).translate(0.5, 0.5)
-        self.pred.setTransform(scale)
-        self.truth.setTransform(scale)
+        """Outline of `values >= level` and of the bool `truth` mask, each stretched over `rect` (full-image
+        pixels) whatever its own size; recomputed only when the map, level or mask changes."""
         ok = show_pred and values is not None and np.isfinite(level)
-        self.pred.setData(values if ok else None, level if ok else None)
-        self.truth.setData(truth.astype(np.float32) if show_truth and truth is not None else None, 0.5)
+        self.pred.set_source(values if ok else None, float(level), rect)
+        self.truth.set_source(truth if show_truth and truth is not None else None, None, rect)
 
 
 class PaneGrid(QWidget):
@@ -115,6 +121,8 @@ class PaneGrid(QWidget):
                 pane.plot.setXLink(first)
                 pane.plot.setYLink(first)
             self.panes[key] = pane
+        for pane in self.panes.values():  # equal preferred sizes give equal cells: linked views of one size
+            pane.plot.setPreferredSize(200, 200)
 
     def fit(self, width: int, height: int) -> None:
         first = next(iter(self.panes.values()), None)

@@ -9,14 +9,16 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QTabWidget, QWidget
 
+from app.audit_panel import AuditPanel
 from app.compare_panel import ComparePanel
 from app.dataset_panel import DatasetPanel
 from app.open_actions import OpenActions
 from app.project_io import Locator, ProjectActions, ProjectParts
 from app.report_actions import ReportActions
 from app.result_viewer import ResultViewer
+from app.review_panel import ReviewPanel
 from app.scoring_jobs import ScoringJobs
 from app.session import Session
 from app.settings import open_settings, recent
@@ -26,6 +28,7 @@ from app.training_panel import TrainingPanel
 from app.weights_import import WeightsImport
 from app.worker import JobRunner
 from core.project import PROJECT_SUFFIX
+from core.review import DEFECT, GOOD
 
 MenuItem = tuple[str, "str | None", Callable[[], None]]
 
@@ -44,13 +47,20 @@ class MainWindow(QMainWindow):
         self.training = TrainingPanel(self.session, self.runner, self.settings)
         self.thresholds = ThresholdPanel(self.session)
         self.compare = ComparePanel(self.session, self.runner)
+        self.review = ReviewPanel(self.session)
+        self.audit = AuditPanel(self.session, self.runner, self.training.device.currentText)
         self.setCentralWidget(self.viewer)
+        # Training, review and audit share one dock as tabs: several tabified dock groups leave stale tab bars.
+        self.side_tabs = QTabWidget()
+        for panel, title in ((self.training, "Training"), (self.review, "Review"), (self.audit, "Audit")):
+            self.side_tabs.addTab(panel, title)
         self.docks = {
             "dataset": self._dock("Dataset", self.dataset, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "training": self._dock("Training", self.training, Qt.DockWidgetArea.RightDockWidgetArea),
+            "training": self._dock("Training, review and audit", self.side_tabs, Qt.DockWidgetArea.RightDockWidgetArea),
             "thresholds": self._dock("Thresholds", self.thresholds, Qt.DockWidgetArea.BottomDockWidgetArea),
             "compare": self._dock("Compare", self.compare, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
+        self.docks["training"].setObjectName("dock-training")  # the name saved window layouts know
         self.tabifyDockWidget(self.docks["thresholds"], self.docks["compare"])
         self.docks["thresholds"].raise_()
         self.resizeDocks([self.docks["dataset"], self.docks["training"]], [330, 330], Qt.Orientation.Horizontal)
@@ -73,12 +83,17 @@ class MainWindow(QMainWindow):
         for keys, delta in (("N", 1), ("Right", 1), ("PgDown", 1), ("P", -1), ("Left", -1), ("PgUp", -1)):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.activated.connect(lambda delta=delta: self.dataset.select_relative(delta))
+        for keys, said in (("G", GOOD), ("D", DEFECT)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.activated.connect(lambda said=said: self.review.mark(said))
 
         self.job_status.cancelRequested.connect(self.scoring.cancel)
         self.job_status.cancelRequested.connect(self.reports.cancel)
         self.runner.error.connect(self.job_status.show_error)
         self.training.trainingFinished.connect(self.opening.open_model)
         self.training.trainingFailed.connect(self.job_status.show_error)
+        self.training.trainingWarning.connect(self.job_status.show_error)
+        self.audit.retrainRequested.connect(self._retrain_without)
         self.weights.imported.connect(lambda _imported: self.machine.refresh(self.training.device.currentText()))
         self._restore_layout()
 
@@ -115,7 +130,9 @@ class MainWindow(QMainWindow):
         for dock in self.docks.values():
             view_menu.addAction(dock.toggleViewAction())
         tools_menu = self.menuBar().addMenu("&Tools")
-        self._add_actions(tools_menu, (("Import &weights file…", None, self.weights.ask),))
+        self._add_actions(tools_menu, (("Import &weights file…", None, self.weights.ask),
+                                       ("Score &again (ignore results kept on disk)", None,
+                                        lambda: self.opening.score_folder(again=True))))
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -124,6 +141,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+
+    def _retrain_without(self, excluded: tuple[Path, ...]) -> None:
+        self.side_tabs.setCurrentWidget(self.training)
+        self.training.start(excluded)
 
     # ---------------------------------------------------------------------- what scripts and tests call
     def open_folder(self, folder: Path, then_model: Path | None = None,

@@ -94,10 +94,11 @@ class OpenActions(Actions):
             return
         self.score_folder()
 
-    def score_folder(self) -> None:
-        """Score every image of the open folder with the open model (nothing when either is missing)."""
+    def score_folder(self, again: bool = False) -> None:
+        """Score every image of the open folder with the open model (nothing when either is missing). Results
+        stored earlier for this model file and folder are shown at once instead, unless `again`."""
         index, model = self.session.index, self.session.model_path
         if index is None or model is None:
             return
-        self.scoring.start(predict_job(model, index, self.device()),
+        self.scoring.start(predict_job(model, index, self.device(), reuse=not again),
                            f"Scoring {len(index.records)} images with {model.name}…")

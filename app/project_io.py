@@ -71,7 +71,14 @@ def project_of(parts: ProjectParts) -> Project:
         models.append(Path(other))
     t = session.thresholds
     viewer: dict[str, Any] = {"map": t.map_name, **parts.viewer.state()}
-    return Project(dataset=session.index.root if session.index else None, models=tuple(models),
+    root = session.index.root if session.index else None
+    reviews = {}
+    for path, said in session.reviews.items():
+        try:
+            reviews[path.relative_to(root).as_posix() if root else str(path)] = said
+        except ValueError:
+            reviews[str(path)] = said
+    return Project(dataset=root, models=tuple(models), reviews=reviews,
                    active_model=session.model_path,
                    thresholds=ThresholdState(t.map_name, _finite(t.image), _finite(t.pixel), t.review, t.how),
                    current_image=session.current, reports=tuple(parts.reports.state()["folders"]), viewer=viewer)
@@ -115,6 +122,8 @@ def restore_project(parts: ProjectParts, project: Project, locate: Locator | Non
             apply_thresholds(session, project.thresholds)
 
     def dataset_opened() -> None:
+        if session.index is not None and project.reviews:
+            session.set_reviews({session.index.root / rel: said for rel, said in project.reviews.items()})
         if project.current_image is None or session.index is None:
             return
         try:  # by its place in the dataset, so a relocated or differently spelled root still matches

@@ -40,8 +40,19 @@ class ReportActions(Actions):
     def ask_inspect(self) -> None:
         model = self.session.model_path or last_model()
         dialog = InspectDialog(model, None, self.dialog_parent)
-        if dialog.exec():
+        if dialog.exec() and self.confirm_replace():
             self.inspect_folder(*dialog.values())
+
+    def confirm_replace(self) -> bool:
+        """Ask before an inspection replaces the open folder and its results (True: go ahead)."""
+        if self.session.index is None and not self.session.results:
+            return True
+        answer = QMessageBox.question(
+            self.dialog_parent, "DefectLab: replace the open folder?",
+            "The inspection replaces the open folder and its results in this window. They are kept on disk: "
+            "opening the folder again with the same model shows them without scoring.\n\nInspect now?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def inspect_folder(self, model: Path, folder: Path, out: Path | None = None) -> Job | None:
         """Score `folder` with `model`, showing results as they come, and write the report to `out`."""
@@ -97,7 +108,7 @@ class ReportActions(Actions):
         out = Path(out) if out is not None else default_report_folder(session.index.root, "export")
         skipped = [(s.path, s.reason) for s in session.index.skipped]
         self.status.started(f"Writing the report of {len(results)} images to {out}…")
-        self.export = self.runner.start(export_job(out, info, results, skipped), "export",
+        self.export = self.runner.start(export_job(out, info, results, skipped, dict(session.reviews)), "export",
                                         on_progress=self.status.step, on_done=self._exported)
         return self.export
 
@@ -125,12 +136,18 @@ class ReportActions(Actions):
         targets = {html: files.html, folder: files.html.parent}
         if pdf is not None and files.pdf is not None:
             targets[pdf] = files.pdf
-        box.buttonClicked.connect(lambda button: QDesktopServices.openUrl(QUrl.fromLocalFile(str(targets[button])))
-                                  if button in targets else None)
+        box.buttonClicked.connect(lambda button: self.open_file(targets[button]) if button in targets else None)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.setModal(False)
         box.show()
         self.offer = box
+
+    def open_file(self, path: Path) -> bool:
+        """Open `path` with the desktop's program for it; when there is none, say so and where the file is."""
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            return True
+        self.status.show_error(f"No program is set up on this computer to open {path.name}. The file is at\n{path}")
+        return False
 
     def cancel(self) -> None:
         """Stop writing a report (what is written so far is kept, marked partial)."""

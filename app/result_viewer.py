@@ -12,6 +12,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider
 
 from app.image_panes import PaneGrid, as_display
 from app.session import Session
+from app.widgets import shrinkable
+from core.result_store import LoadedMaps, load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, MaskMismatchError, read_image, read_mask
 
@@ -25,6 +27,7 @@ class ResultViewer(QWidget):
         self.image: np.ndarray | None = None  # (H,W) or (H,W,3) float in [0,1]
         self.truth: np.ndarray | None = None  # (H,W) bool, full resolution
         self.result: CachedResult | None = None
+        self.loaded = LoadedMaps()  # the current image's maps and reconstruction, full resolution
 
         self.mode = QComboBox()
         self.mode.addItems(["Side by side", "Overlay on input"])
@@ -37,7 +40,7 @@ class ResultViewer(QWidget):
         self.show_truth = QCheckBox("Ground truth")
         self.show_truth.setChecked(True)
         self.readout = QLabel("Open a folder and pick an image.")
-        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        shrinkable(self.readout).setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.grid = PaneGrid(columns=3)
 
         bar = QHBoxLayout()
@@ -116,6 +119,7 @@ class ResultViewer(QWidget):
                 except (ImageReadError, MaskMismatchError) as exc:
                     problem = f"⚠ ground truth not shown: {exc} — "
             self.result = self.session.results.get(path)
+        self.loaded = load_maps(self.result)
         self._build()
         self._draw()
         if self.image is not None and path is not None:
@@ -136,12 +140,12 @@ class ResultViewer(QWidget):
             if key == INPUT:
                 pane.set_base(self.image, rect)
             elif key == RECON:
-                recon = result.reconstruction if result is not None else None
+                recon = self.loaded.reconstruction
                 pane.set_base(as_display(recon) if recon is not None else None, rect)
             else:
                 pane.set_base(self.image if overlay else None, rect)
-                values = result.maps.get(key) if result is not None else None
-                pane.set_heat(None if values is None else values.astype(np.float32), rect, self._levels(key, values))
+                values = self.loaded.maps.get(key)
+                pane.set_heat(values, rect, self._levels(key, values))
         self._apply_opacity()
         self._update_contours()
         self._update_titles()
@@ -171,16 +175,11 @@ class ResultViewer(QWidget):
         return float("inf") if stored is None else stored
 
     def _update_contours(self) -> None:
-        result = self.result
         rect = self._rect()
-        truth = self.truth
-        if truth is not None and result is not None and result.mask is not None:
-            truth = result.mask  # same grid as the maps: contours line up
         for key, pane in self.grid.panes.items():
             name = key if key not in (INPUT, RECON) else self.session.thresholds.map_name
-            values = result.maps.get(name) if result is not None else None
-            pane.set_contours(None if values is None else values.astype(np.float32), self._pixel_threshold(name),
-                              truth, rect, self.show_pred.isChecked(), self.show_truth.isChecked())
+            pane.set_contours(self.loaded.maps.get(name), self._pixel_threshold(name), self.truth, rect,
+                              self.show_pred.isChecked(), self.show_truth.isChecked())
 
     def _update_titles(self) -> None:
         path = self.session.current
@@ -192,14 +191,14 @@ class ResultViewer(QWidget):
                 verdict = self.session.verdict(path)
                 text = f"input — {label}" + (f" → {verdict}" if verdict else "")
             elif key == RECON:
-                text = "reconstruction" if result is None or result.reconstruction is not None else \
+                text = "reconstruction" if result is None or self.loaded.reconstruction is not None else \
                     "reconstruction (not kept)"
             elif key != INPUT and result is not None and key in result.scores:
-                missing = "" if result.maps else " (not kept)"
+                missing = "" if self.loaded.maps else " (not kept)"
                 text = f"{key} — {result.scores[key]:.4g}{missing}"
             else:
                 text = key
-            pane.plot.setTitle(text, size="9pt")
+            pane.set_title(text)
 
     # ------------------------------------------------------------------------------------------- readout
     def _hover(self, point: tuple[float, ...]) -> None:
@@ -213,7 +212,7 @@ class ResultViewer(QWidget):
         text = f"x {x}, y {y} — input {np.round(pixel, 3).tolist() if np.ndim(pixel) else f'{pixel:.3f}'}"
         result = self.result
         if result is not None:
-            for name, values in result.maps.items():
+            for name, values in self.loaded.maps.items():
                 sy, sx = min(int(y * values.shape[0] / h), values.shape[0] - 1), min(
                     int(x * values.shape[1] / w), values.shape[1] - 1)
                 text += f" — {name} {float(values[sy, sx]):.4g}"

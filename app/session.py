@@ -13,6 +13,8 @@ from PySide6.QtCore import QObject, Signal
 
 from core.data.index import DatasetIndex, ImageRecord
 from core.modelfile import ModelMeta
+from core.result_table import DEFECTIVE, GOOD, ResultTable
+from core.review import DEFECT, REVIEWS
 from core.results import CachedResult
 from core.verdicts import verdicts
 from core.workflow.heldout import held_out_records
@@ -37,6 +39,7 @@ class Session(QObject):
     resultsChanged = Signal()
     thresholdsChanged = Signal()
     currentChanged = Signal()  # read `current`
+    reviewsChanged = Signal()  # read `reviews`
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,11 +49,11 @@ class Session(QObject):
         self.results: dict[Path, CachedResult] = {}
         self.thresholds = Thresholds()
         self.current: Path | None = None
+        self.reviews: dict[Path, str] = {}  # what a person said about an image: "good" or "defect"
         self._records: dict[Path, ImageRecord] = {}
-        self._order: list[Path] = []  # result paths in a fixed order, for the score arrays
-        self._scores: dict[str, np.ndarray] = {}
+        self.table = ResultTable()  # the results as columns, in the order of `scored()`
         self._verdicts: dict[Path, str] | None = None
-        self.thresholdsChanged.connect(self._forget_verdicts)
+        self._verdicts_key: tuple[object, ...] = ()  # the map, image threshold and review band they are for
         self.resultsChanged.connect(self._forget_verdicts)
 
     # ------------------------------------------------------------------------------------------- dataset
@@ -59,7 +62,9 @@ class Session(QObject):
         self._records = {r.path: r for r in index.records}
         self.clear_results()
         self.current = None
+        self.reviews = {}
         self.datasetChanged.emit()
+        self.reviewsChanged.emit()
 
     def record(self, path: Path) -> ImageRecord | None:
         return self._records.get(path)
@@ -88,26 +93,54 @@ class Session(QObject):
     # ------------------------------------------------------------------------------------------- results
     def clear_results(self) -> None:
         self.results = {}
-        self._order = []
-        self._scores = {}
+        self.table.clear()
         self.resultsChanged.emit()
 
     def add_results(self, results: list[CachedResult]) -> None:
         for result in results:
             self.results[result.path] = result
-        self._order = list(self.results)
-        self._scores = {}
+        if not self.table.add(results):  # a result replaced an earlier one of the same image
+            self.table.clear()
+            self.table.add(list(self.results.values()))
         self.resultsChanged.emit()
 
     def scored(self) -> list[CachedResult]:
-        return [self.results[p] for p in self._order]
+        return [self.results[p] for p in self.table.paths]
 
     def scores(self, map_name: str | None = None) -> np.ndarray:
-        """Image scores of all results for a map (cached), in the order of `scored()`."""
-        name = map_name or self.thresholds.map_name
-        if name not in self._scores:
-            self._scores[name] = np.array([self.results[p].scores.get(name, np.nan) for p in self._order])
-        return self._scores[name]
+        """Image scores of all results for a map, in the order of `scored()`."""
+        return self.table.scores(map_name or self.thresholds.map_name)
+
+    def label_codes(self) -> np.ndarray:
+        """Label per row of `table` (UNKNOWN / GOOD / DEFECTIVE): a person's review where there is one, else
+        the dataset's label."""
+        codes = self.table.labels
+        if not self.reviews:
+            return codes
+        codes = codes.copy()
+        for path, said in self.reviews.items():
+            row = self.table.rows.get(path)
+            if row is not None:
+                codes[row] = DEFECTIVE if said == DEFECT else GOOD
+        return codes
+
+    # ------------------------------------------------------------------------------------------- reviews
+    def set_review(self, path: Path, said: str | None) -> None:
+        """Record what a person said about an image ("good" / "defect"; None forgets it)."""
+        if said is not None and said not in REVIEWS:
+            raise ValueError(f"a review is one of {REVIEWS}, got {said!r}")
+        if self.reviews.get(path) == said:
+            return
+        if said is None:
+            self.reviews.pop(path, None)
+        else:
+            self.reviews[path] = said
+        self.reviewsChanged.emit()
+
+    def set_reviews(self, reviews: dict[Path, str]) -> None:
+        """Replace every review (a project being opened)."""
+        self.reviews = {Path(p): v for p, v in reviews.items() if v in REVIEWS}
+        self.reviewsChanged.emit()
 
     def evaluation_results(self) -> list[CachedResult]:
         """The images metrics are computed on: the test split (MVTec) or every labelled image."""
@@ -115,26 +148,40 @@ class Session(QObject):
 
     def reference_normals(self) -> list[CachedResult]:
         """Images to calibrate label-free thresholds on: the model's held-out training images when the
-        dataset is the model's own MVTec training data, else every scored image (mostly good, by premise)."""
+        dataset is the model's own MVTec training data, else every scored image (mostly good, by premise);
+        without the images a person reviewed as defects."""
         train = [r for r in self.scored() if r.split == "train"]
         if train and self.meta is not None and self.index is not None:
             records = [self._records[r.path] for r in train if r.path in self._records]
             held = {r.path for r in held_out_records(self.meta, self.index.root, records)}
             chosen = [r for r in train if r.path in held]
             if chosen:
-                return chosen
-        return [r for r in self.scored() if r.split != "train"] or self.scored()
+                return self._not_said_defect(chosen)
+        return self._not_said_defect([r for r in self.scored() if r.split != "train"] or self.scored())
+
+    def _not_said_defect(self, results: list[CachedResult]) -> list[CachedResult]:
+        """A person's word counts: images reviewed as defects are no reference for normal."""
+        return [r for r in results if self.reviews.get(r.path) != DEFECT] if self.reviews else results
 
     def verdicts(self) -> dict[Path, str]:
-        """Verdict of every scored image at the current thresholds (computed once per change)."""
-        if self._verdicts is None:
+        """Verdict of every scored image at the current thresholds (computed once per change of the results,
+        the map, the image threshold or the review band: moving the pixel threshold keeps them)."""
+        t = self.thresholds
+        key = (t.map_name, t.image, t.review)
+        if self._verdicts is None or key != self._verdicts_key:
+            self._verdicts_key = key
             scores = self.scores()
             values = verdicts(scores, self.thresholds.image, self.thresholds.review) if scores.size else []
-            self._verdicts = dict(zip(self._order, (str(v) for v in values)))
+            self._verdicts = dict(zip(self.table.paths, (str(v) for v in values)))
         return self._verdicts
 
     def verdict(self, path: Path) -> str | None:
-        return self.verdicts().get(path)
+        """The verdict of one image at the current thresholds (None when it is not scored)."""
+        row = self.table.rows.get(path)
+        if row is None:
+            return None
+        t = self.thresholds
+        return str(verdicts(self.scores()[row:row + 1], t.image, t.review)[0])
 
     def _forget_verdicts(self) -> None:
         self._verdicts = None

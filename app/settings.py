@@ -18,15 +18,17 @@ def open_settings() -> QSettings:
 
 
 def recent(settings: QSettings, key: str) -> list[Path]:
-    """Recent paths under `key` that still exist, newest first."""
+    """Recent paths under `key` that still exist, newest first, absolute."""
     values = settings.value(key, [])
     if isinstance(values, str):
         values = [values]
-    return [Path(v) for v in values or [] if Path(v).exists()]
+    return [Path(v).absolute() for v in values or [] if Path(v).exists()]
 
 
 def add_recent(settings: QSettings, key: str, path: Path) -> None:
-    items = [str(path)] + [str(p) for p in recent(settings, key) if p != path]
+    """Put `path` first under `key`, stored absolute so that it still works from another working folder."""
+    path = Path(path).expanduser().resolve()
+    items = [str(path)] + [str(p) for p in recent(settings, key) if p.resolve() != path]
     settings.setValue(key, items[:MAX_RECENT])
 
 

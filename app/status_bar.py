@@ -4,12 +4,17 @@ widgets."""
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from app.widgets import shrinkable
 from core.device import describe_device, pick_device
 from core.progress import Progress
 from core.scoring.perceptual import available_backbone
+
+STEP_EVERY_S = 0.05  # the progress bar moves at most this often (a job may report every image)
 
 
 class JobStatus(QObject):
@@ -21,7 +26,8 @@ class JobStatus(QObject):
         super().__init__(dialog_parent)
         self.dialog_parent = dialog_parent
         self.errors: list[str] = []  # every message shown, newest last (tests read it)
-        self.label = QLabel("Ready.")
+        self._last_step = 0.0
+        self.label = shrinkable(QLabel("Ready."))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(220)
         self.progress.hide()
@@ -51,7 +57,11 @@ class JobStatus(QObject):
             self.cancel_button.show()
 
     def step(self, progress: Progress) -> None:
-        """Move the progress bar; show the job's message when it has one."""
+        """Move the progress bar (at most every STEP_EVERY_S); show the job's message when it has one."""
+        now = time.perf_counter()
+        if not progress.message and progress.step < progress.total and now - self._last_step < STEP_EVERY_S:
+            return
+        self._last_step = now
         self.progress.show()
         self.progress.setMaximum(max(progress.total, 1))
         self.progress.setValue(progress.step)

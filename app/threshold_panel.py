@@ -7,17 +7,29 @@ from __future__ import annotations
 
 import numpy as np
 from app.pgconfig import pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from app.histogram import ThresholdHistogram
 from app.session import Session
+from app.widgets import shrinkable
 from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
+from core.result_table import DEFECTIVE, UNKNOWN
 from core.results import pixel_sample
-from core.verdicts import verdict_counts
+from core.verdicts import DEFECTIVE as DEFECTIVE_VERDICT
+from core.verdicts import GOOD, REVIEW, verdict_counts, verdicts
 
 PIXEL_FALSE_POSITIVE_RATE = 0.001  # label-free pixel threshold: share of normal pixels flagged
+CURVE_POINTS = 800  # ROC / PR curves are drawn with at most this many points (the plot repaints on every move)
+
+
+def thin(x: np.ndarray, y: np.ndarray, most: int = CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Every k-th point of a curve (first and last kept), so that drawing it costs the same at 10,000 images."""
+    if len(x) <= most:
+        return x, y
+    pick = np.unique(np.linspace(0, len(x) - 1, most).round().astype(int))
+    return x[pick], y[pick]
 
 
 class ThresholdPanel(QWidget):
@@ -26,6 +38,8 @@ class ThresholdPanel(QWidget):
         self.session = session
         self.scores = np.zeros(0)
         self.labels: np.ndarray | None = None  # bool per image of `scores`, when every one is labelled
+        self.known = np.zeros(0, dtype=bool)  # per image of `scores`: labelled, or reviewed by a person
+        self.known_labels = np.zeros(0, dtype=bool)  # defective? for the `known` images
         self.pixel_labels = np.zeros(0, dtype=bool)
         self.pixel_values = np.zeros(0, dtype=np.float32)
 
@@ -53,7 +67,7 @@ class ThresholdPanel(QWidget):
         self.counts = QLabel("No results yet: train or open a model.")
         self.counts.setWordWrap(True)
         self.how = QLabel("")
-        self.how.setWordWrap(True)
+        shrinkable(self.how).setWordWrap(True)
         self.how.setToolTip("How the thresholds in use were set; saved in projects and reports.")
         self.confusion = QTableWidget(2, 2)
         self.confusion.setHorizontalHeaderLabels(["pred. good", "pred. defect"])
@@ -68,8 +82,8 @@ class ThresholdPanel(QWidget):
         self.roc.setLabels(bottom="false positive rate", left="true positive rate")
         self.pr = pg.PlotWidget(title="Precision-recall (images)")
         self.pr.setLabels(bottom="recall", left="precision")
-        self.roc_curve = self.roc.plot(pen=pg.mkPen("#1f77b4", width=2))
-        self.pr_curve = self.pr.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.roc_curve = self.roc.plot(pen=pg.mkPen("#1f77b4", width=2), antialias=False)
+        self.pr_curve = self.pr.plot(pen=pg.mkPen("#1f77b4", width=2), antialias=False)
         self.roc_marker = pg.ScatterPlotItem(size=11, brush="#00a5ff", pen="w")
         self.pr_marker = pg.ScatterPlotItem(size=11, brush="#00a5ff", pen="w")
         self.roc.addItem(self.roc_marker)
@@ -100,7 +114,9 @@ class ThresholdPanel(QWidget):
         grid.addWidget(self.pixel_hist, 0, 1)
         grid.addWidget(self.roc, 0, 2)
         grid.addWidget(self.pr, 0, 3)
-        side = QVBoxLayout()
+        side_widget = QWidget()
+        side = QVBoxLayout(side_widget)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.counts)
         side.addWidget(self.how)
         side.addWidget(self.confusion)
@@ -108,7 +124,11 @@ class ThresholdPanel(QWidget):
         side.addStretch(1)
         body = QHBoxLayout()
         body.addLayout(grid, 5)
-        body.addLayout(side, 2)
+        side_scroll = QScrollArea()  # a short dock scrolls the text instead of piling it onto the table
+        side_scroll.setWidget(side_widget)
+        side_scroll.setWidgetResizable(True)
+        side_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        body.addWidget(side_scroll, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
@@ -126,8 +146,15 @@ class ThresholdPanel(QWidget):
         self.f1_button.clicked.connect(self.f1_optimal)
         self.reset.clicked.connect(self._reset)
         session.modelChanged.connect(self._model_changed)
-        session.resultsChanged.connect(self.rebuild)
+        # New results rebuild the plots in an event-loop turn of their own (coalesced), so a group of results
+        # arriving, the rebuild and the repaint never make one long stall; reading the panel rebuilds first.
+        self._rebuild_due = False
+        self._rebuild_timer = QTimer(self)
+        self._rebuild_timer.setSingleShot(True)
+        self._rebuild_timer.timeout.connect(self._rebuild_if_due)
+        session.resultsChanged.connect(self._results_changed)
         session.thresholdsChanged.connect(self.update_thresholds)
+        session.reviewsChanged.connect(self.rebuild)
         self._enable()
 
     # ---------------------------------------------------------------------------------------- rebuilding
@@ -146,25 +173,34 @@ class ThresholdPanel(QWidget):
             self.session.set_map(name)
             self.rebuild()
 
+    def _results_changed(self) -> None:
+        self._rebuild_due = True
+        self._rebuild_timer.start(0)
+
+    def _rebuild_if_due(self) -> None:
+        if self._rebuild_due:
+            self.rebuild()
+
     def rebuild(self) -> None:
         """Recompute the cached arrays and curves after new results or another map."""
+        self._rebuild_due = False
         name = self.session.thresholds.map_name
-        shown = [r for r in self.session.scored() if r.split != "train"] or self.session.scored()
-        self.scores = np.array([r.scores.get(name, np.nan) for r in shown], dtype=np.float64)
-        flags = [r.is_defective for r in shown]
-        labelled = bool(shown) and all(f is not None for f in flags)
-        self.labels = np.array(flags, dtype=bool) if labelled else None
-        evaluation = [r for r in shown if r.is_defective is not None]
-        self.pixel_labels, self.pixel_values = pixel_sample(evaluation, name) if name else (
-            np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32))
-        unlabelled = [r.pixel_sample[name] for r in shown if name in r.pixel_sample]
-        if not evaluation and unlabelled:  # a folder without labels (an inspection): its pixels, unlabelled
-            self.pixel_values = np.concatenate(unlabelled)
+        table = self.session.table
+        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
+        self.scores = table.scores(name)[shown]
+        flags = self.session.label_codes()[shown]
+        self.labels = flags == DEFECTIVE if flags.size and (flags != UNKNOWN).all() else None
+        self.known = flags != UNKNOWN
+        self.known_labels = flags[self.known] == DEFECTIVE
+        evaluation = shown & (table.labels != UNKNOWN)
+        self.pixel_labels, self.pixel_values = table.pixels(name, evaluation)
+        if not evaluation.any():  # a folder without labels (an inspection): its pixels, unlabelled
+            _, self.pixel_values = table.pixels(name, shown)
             self.pixel_labels = np.zeros(self.pixel_values.size, dtype=bool)
-        if self.labels is not None:
-            self.image_hist.set_groups({"good": self.scores[~self.labels], "defective": self.scores[self.labels]})
-        else:
-            self.image_hist.set_groups({"unlabelled": self.scores})
+        known_scores = self.scores[self.known]
+        self.image_hist.set_groups({"good": known_scores[~self.known_labels],
+                                    "defective": known_scores[self.known_labels],
+                                    "unlabelled": self.scores[~self.known]})
         has_pixel_truth = self.pixel_labels.any()
         if has_pixel_truth:
             self.pixel_hist.set_groups({"good": self.pixel_values[~self.pixel_labels],
@@ -176,19 +212,23 @@ class ThresholdPanel(QWidget):
         self.update_thresholds()
 
     def _has_both_classes(self) -> bool:
-        return self.labels is not None and bool(self.labels.any()) and bool((~self.labels).any())
+        return bool(self.known_labels.any()) and bool((~self.known_labels).any())
 
     def _curves(self) -> None:
         if self._has_both_classes():
-            fpr, tpr, _ = roc_curve(self.labels, self.scores)
-            precision, recall, _ = pr_curve(self.labels, self.scores)
-            self.roc_curve.setData(fpr, tpr)
-            self.pr_curve.setData(recall, precision)
-            self.roc.setTitle("ROC (images)")
+            scores = self.scores[self.known]
+            fpr, tpr, _ = roc_curve(self.known_labels, scores)
+            precision, recall, _ = pr_curve(self.known_labels, scores)
+            self.roc_curve.setData(*thin(fpr, tpr))
+            self.pr_curve.setData(*thin(recall, precision))
+            self.roc.setTitle(f"ROC ({scores.size} images)")
         else:
             self.roc_curve.setData([], [])
             self.pr_curve.setData([], [])
-            self.roc.setTitle("ROC (needs labels)")
+            missing = "defective" if not self.known_labels.any() else "good"
+            self.roc.setTitle(f"ROC: no {missing} image yet")
+            self.roc.setToolTip(f"The ROC needs labelled or reviewed good and defective images; no {missing} one "
+                                "is known yet.")
 
     def _enable(self) -> None:
         has = self.scores.size > 0
@@ -199,6 +239,9 @@ class ThresholdPanel(QWidget):
 
     # ------------------------------------------------------------------------------------- live updates
     def update_thresholds(self) -> None:
+        if self._rebuild_due:
+            self.rebuild()  # it updates the thresholds too
+            return
         t = self.session.thresholds
         if t.map_name and self.map_choice.currentText() != t.map_name:
             self.map_choice.blockSignals(True)
@@ -232,15 +275,14 @@ class ThresholdPanel(QWidget):
     def _confusion_and_metrics(self, image_t: float, pixel_t: float) -> None:
         lines = []
         if self._has_both_classes():
-            m = f1_at(self.labels, self.scores, image_t)
-            for (row, col), key in {(0, 0): "tn", (0, 1): "fp", (1, 0): "fn", (1, 1): "tp"}.items():
-                item = QTableWidgetItem(str(m[key]))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.confusion.setItem(row, col, item)
+            scores = self.scores[self.known]
+            m = f1_at(self.known_labels, scores, image_t)
+            self._fill_confusion(scores)
             normals = m["tn"] + m["fp"]
             frr = m["fp"] / normals if normals else 0.0
-            lines.append(f"Images: precision {m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}, "
-                         f"false-reject rate {frr:.1%}")
+            lines.append(f"Images ({scores.size} labelled or reviewed), at the image threshold: precision "
+                         f"{m['precision']:.3f}, recall {m['recall']:.3f}, F1 {m['f1']:.3f}, false-reject rate "
+                         f"{frr:.1%}")
             fpr = m["fp"] / normals if normals else 0.0
             self.roc_marker.setData([fpr], [m["recall"]])
             self.pr_marker.setData([m["recall"]], [m["precision"]])
@@ -255,6 +297,22 @@ class ThresholdPanel(QWidget):
                          f"recall {p['recall']:.3f}, F1 {p['f1']:.3f}")
         self.metrics.setText("<br>".join(lines))
 
+    def _fill_confusion(self, scores: np.ndarray) -> None:
+        """Labels (rows) against the verdicts the counts show (columns): with a review band, its images get a
+        column of their own, so the matrix and the counts always agree."""
+        t = self.session.thresholds
+        columns = [GOOD, DEFECTIVE_VERDICT] if t.review is None else [GOOD, REVIEW, DEFECTIVE_VERDICT]
+        if self.confusion.columnCount() != len(columns):
+            self.confusion.setColumnCount(len(columns))
+            self.confusion.setHorizontalHeaderLabels([{GOOD: "pred. good", REVIEW: "review",
+                                                       DEFECTIVE_VERDICT: "pred. defect"}[c] for c in columns])
+        said = verdicts(scores, t.image, t.review)
+        for row, label in enumerate((False, True)):
+            for col, column in enumerate(columns):
+                item = QTableWidgetItem(str(int(np.count_nonzero((said == column) & (self.known_labels == label)))))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.confusion.setItem(row, col, item)
+
     # ------------------------------------------------------------------------------------------- buttons
     def _review_toggled(self, on: bool) -> None:
         t = self.session.thresholds
@@ -267,6 +325,7 @@ class ThresholdPanel(QWidget):
 
     def calibrate_label_free(self) -> None:
         """Thresholds from normal reference images only (no labels used)."""
+        self._rebuild_if_due()
         reference = self.session.reference_normals()
         name = self.session.thresholds.map_name
         scores = np.array([r.scores[name] for r in reference if name in r.scores])
@@ -275,17 +334,21 @@ class ThresholdPanel(QWidget):
         rate = self.target_frr.value() / 100
         changes: dict[str, object] = {"image": normal_quantile_threshold(scores, rate)}
         how = f"label-free: image threshold at {rate:.2%} false-reject rate on {scores.size} normal images"
-        pixels = [r.pixel_sample[name] for r in reference if name in r.pixel_sample]
-        if pixels:
-            changes["pixel"] = normal_quantile_threshold(np.concatenate(pixels), PIXEL_FALSE_POSITIVE_RATE)
+        _, pixels = pixel_sample(reference, name, labelled_only=False)
+        if pixels.size:
+            changes["pixel"] = normal_quantile_threshold(pixels, PIXEL_FALSE_POSITIVE_RATE)
             how += f", pixel threshold flagging {PIXEL_FALSE_POSITIVE_RATE:.1%} of their pixels"
         self.session.set_thresholds(how=how, **changes)
 
     def f1_optimal(self) -> None:
+        self._rebuild_if_due()
         if not self._has_both_classes():
             return
-        changes: dict[str, object] = {"image": f1_max(self.labels, self.scores)[1]}
-        how = f"F1-optimal on {self.scores.size} labelled images"
+        scores = self.scores[self.known]
+        changes: dict[str, object] = {"image": f1_max(self.known_labels, scores)[1]}
+        reviewed = sum(self.session.table.rows.get(p) is not None for p in self.session.reviews)
+        how = f"F1-optimal on {scores.size} labelled images" + (f" ({reviewed} reviewed by a person)"
+                                                                 if reviewed else "")
         if self.pixel_labels.any():
             changes["pixel"] = f1_max(self.pixel_labels, self.pixel_values)[1]
             how += f", pixel threshold F1-optimal on a sample of {self.pixel_values.size} pixels"

@@ -12,13 +12,19 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from app.eta import Eta
 from app.session import Session
+from app.widgets import shrinkable
 from app.worker import Job, JobRunner
 from core.device import DEVICE_CHOICES, pick_device
 from core.models.registry import PRESETS, list_methods
 from core.progress import Progress
 from core.training.engine import TrainOptions
+from core.model_health import detection_warning
+from core.modelfile import ModelFileError, read_meta
+from core.paths import unused_path
 from core.workflow import TrainRequest, train_model
+from core.workflow.train import default_model_path
 
 PLOT_EVERY_S = 0.2  # loss curves are redrawn at most this often
 CURVE_COLOURS = ("#ff7f0e", "#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -35,6 +41,7 @@ class TrainingPanel(QWidget):
     trainingFinished = Signal(object)  # model Path (phase "done")
     trainingCancelled = Signal()
     trainingFailed = Signal(str)
+    trainingWarning = Signal(str)  # a finished model that does not detect (core.model_health)
 
     def __init__(self, session: Session, runner: JobRunner, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -47,6 +54,7 @@ class TrainingPanel(QWidget):
         self.losses: dict[str, tuple[list[int], list[float]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}
         self._last_plot = 0.0
+        self.pace = Eta()
 
         self.method = QComboBox()
         self.method.addItems(list(self.specs))
@@ -68,17 +76,22 @@ class TrainingPanel(QWidget):
         self.device = QComboBox()
         self.device.addItems([d for d in DEVICE_CHOICES if d in ("auto", "cpu") or _available(d)])
         self.fresh = QCheckBox("Start fresh (ignore a saved checkpoint)")
+        self.model_file = QLabel()
+        shrinkable(self.model_file).setWordWrap(True)
+        self.replace = QCheckBox("Replace the existing model file")
+        self.replace.setToolTip("Off: a new model file is written beside the existing one.")
         self.train_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
-        self.status = QLabel("Idle.")
+        self.status = shrinkable(QLabel("Idle."))
         self.status.setWordWrap(True)
         self.eta = QLabel(format_eta(None))
         self.loss_plot = pg.PlotWidget(title="Training losses")
         self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_legend = shrinkable(QLabel(""))  # under the plot: a legend inside would cover the curves
+        self.loss_legend.setWordWrap(True)
         self.loss_plot.setMinimumHeight(160)
         self.memory_plot = pg.PlotWidget(title="Memory-slot usage")
         self.memory_plot.setLabel("bottom", "slot")
@@ -89,7 +102,7 @@ class TrainingPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Method", self.method)
-        form.addRow("", self.summary)
+        form.addRow(self.summary)  # the whole width: a long description wraps instead of being cut
         form.addRow("Preset", self.preset)
         form.addRow("Epochs", self.epochs)
         form.addRow("Batch size", self.batch_size)
@@ -98,6 +111,8 @@ class TrainingPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Device", self.device)
         form.addRow("", self.fresh)
+        form.addRow("Writes", self.model_file)
+        form.addRow("", self.replace)
         buttons = QHBoxLayout()
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.cancel_button)
@@ -111,11 +126,14 @@ class TrainingPanel(QWidget):
         layout.addLayout(progress_row)
         layout.addWidget(self.status)
         layout.addWidget(self.loss_plot, 2)
+        layout.addWidget(self.loss_legend)
         layout.addWidget(self.memory_plot, 1)
 
         self.method.currentTextChanged.connect(self._load_preset)
         self.preset.currentTextChanged.connect(self._load_preset)
-        self.train_button.clicked.connect(self.start)
+        self.replace.toggled.connect(self._show_model_file)
+        session.datasetChanged.connect(self._show_model_file)
+        self.train_button.clicked.connect(lambda _checked=False: self.start())
         self.cancel_button.clicked.connect(self.cancel)
         self._restore()
         self._load_preset()
@@ -144,6 +162,26 @@ class TrainingPanel(QWidget):
         self.batch_size.setValue(config.batch_size)
         self.lr.setValue(config.lr)
         self.input_size.setText(f"{config.input_size} px ({config.resize_mode})")
+        self._show_model_file()
+
+    # ------------------------------------------------------------------------------------- model file
+    def model_path(self) -> Path | None:
+        """Where Train writes the model: the usual name, or a new one beside an existing model file unless
+        "Replace the existing model file" is ticked (None when no folder is open)."""
+        index = self.session.index
+        if index is None:
+            return None
+        usual = default_model_path(index.root, self.method.currentText(), self.preset.currentText())
+        return usual if self.replace.isChecked() else unused_path(usual)
+
+    def _show_model_file(self) -> None:
+        index = self.session.index
+        usual = default_model_path(index.root, self.method.currentText(), self.preset.currentText()) \
+            if index is not None else None
+        self.replace.setVisible(usual is not None and usual.exists())
+        path = self.model_path()
+        self.model_file.setText(path.name if path is not None else "—")
+        self.model_file.setToolTip(str(path) if path is not None else "")
 
     def overrides(self) -> dict[str, object]:
         """Only the values that differ from the preset, so the model file records what was changed."""
@@ -152,23 +190,26 @@ class TrainingPanel(QWidget):
         return {k: v for k, v in chosen.items() if not np.isclose(float(getattr(config, k)), float(v))}
 
     # -------------------------------------------------------------------------------------------- train
-    def request(self) -> TrainRequest:
+    def request(self, exclude: tuple[Path, ...] = ()) -> TrainRequest:
+        """The training the panel's settings ask for; `exclude`: training images to leave out."""
         index = self.session.index
         if index is None:
             raise ValueError("Open a folder of images first (File > Open folder…).")
         return TrainRequest(data=index.root, method=self.method.currentText(), preset=self.preset.currentText(),
-                            overrides=self.overrides(), fresh=self.fresh.isChecked(),
+                            overrides=self.overrides(), fresh=self.fresh.isChecked(), out=self.model_path(),
+                            exclude=tuple(exclude),
                             options=TrainOptions(seed=self.seed.value(), device=self.device.currentText(),
                                                  checkpoint_every=50))
 
     def is_running(self) -> bool:
         return self.job is not None
 
-    def start(self) -> None:
+    def start(self, exclude: tuple[Path, ...] = ()) -> None:
+        """Train with the panel's settings, leaving out the training images in `exclude`."""
         if self.job is not None:
             return
         try:
-            request = self.request()
+            request = self.request(tuple(exclude))
         except ValueError as exc:
             self.status.setText(str(exc))
             self.trainingFailed.emit(str(exc))
@@ -176,11 +217,14 @@ class TrainingPanel(QWidget):
         self._save()
         self.losses.clear()
         self.loss_plot.clear()
-        self.loss_plot.plotItem.legend.clear()
+        self.loss_legend.setText("")
         self.curves.clear()
         self.memory_plot.hide()
         self.progress.setValue(0)
-        self.status.setText(f"Training {request.method} ({request.preset}) on {request.data.name}…")
+        self.pace.reset()
+        self.eta.setText("ETA: measuring…")
+        left_out = f", {len(request.exclude)} images left out" if request.exclude else ""
+        self.status.setText(f"Training {request.method} ({request.preset}) on {request.data.name}{left_out}…")
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.job = self.runner.start(lambda cancel: train_model(request, cancel), "training",
@@ -200,7 +244,7 @@ class TrainingPanel(QWidget):
         elif progress.phase not in ("done", "cancelled"):
             self.status.setText(f"{progress.phase}: step {progress.step} of {progress.total}")
         if progress.losses:
-            self.eta.setText(format_eta(progress.eta_s))
+            self.eta.setText(format_eta(self.pace.update(progress.step, progress.total)))
             for name, value in progress.losses.items():
                 steps, values = self.losses.setdefault(name, ([], []))
                 steps.append(progress.step)
@@ -220,6 +264,9 @@ class TrainingPanel(QWidget):
             if curve is None:
                 curve = self.loss_plot.plot(name=name, pen=pg.mkPen(CURVE_COLOURS[i % len(CURVE_COLOURS)], width=2))
                 self.curves[name] = curve
+                self.loss_legend.setText("&nbsp;&nbsp; ".join(
+                    f'<span style="color:{CURVE_COLOURS[k % len(CURVE_COLOURS)]}">━</span>&nbsp;{n}'
+                    for k, n in enumerate(self.curves)))
             curve.setData(steps, values)
 
     def _done(self, last: Progress) -> None:
@@ -230,13 +277,26 @@ class TrainingPanel(QWidget):
         self.eta.setText(format_eta(None))
         if last.phase == "failed":
             return  # _failed already reported it
+        self.replace.setChecked(False)
+        self._show_model_file()
         if last.phase == "done" and isinstance(last.result, Path):
             # The message also says which synthetic-split calibrations are degenerate.
             self.status.setText(f"Done: {last.message or f'model written to {last.result}'}")
+            self._check_detection(last.result)
             self.trainingFinished.emit(last.result)
         else:
             self.status.setText(last.message or "Training cancelled; the checkpoint is kept: Train resumes it.")
             self.trainingCancelled.emit()
+
+    def _check_detection(self, model: Path) -> None:
+        """Say plainly when the new model cannot tell synthetic defects from normals."""
+        try:
+            warning = detection_warning(read_meta(model))
+        except ModelFileError:
+            return
+        if warning:
+            self.status.setText(f"Model written to {model}. {warning}")
+            self.trainingWarning.emit(warning)
 
     def _failed(self, message: str) -> None:
         self.status.setText(message)

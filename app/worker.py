@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import traceback
 from typing import Callable, Iterator
 
@@ -12,6 +13,7 @@ from core.errors import is_expected, user_message
 from core.progress import Cancelled, CancelToken, Progress
 
 JobFactory = Callable[[CancelToken], Iterator[Progress]]
+GIL_SWITCH_S = 0.001  # a worker running Python code hands the GIL back to the GUI thread this often (default 5 ms)
 
 
 def readable_error(exc: BaseException) -> str:
@@ -117,6 +119,9 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.jobs: set[Job] = set()
+        # Every Qt call from Python releases and re-takes the GIL; with the default 5 ms switch interval a busy
+        # worker makes each of those wait, and a repaint of the plots stalls for hundreds of milliseconds.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_S))
 
     def start(self, factory: JobFactory, name: str, on_progress: Callable[[Progress], None] | None = None,
               on_done: Callable[[Progress], None] | None = None,

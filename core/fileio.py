@@ -26,6 +26,11 @@ def _remove_stale_temps(target: Path) -> None:
                 stale.unlink()
 
 
+def plain_permissions(path: str | Path) -> None:
+    """Give a file made by mkstemp (0600) the permissions a plain open() would have."""
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_target(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds it replaces `path` in one step with

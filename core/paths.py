@@ -21,6 +21,19 @@ def models_dir() -> Path:
     return user_data_dir() / "models"
 
 
+def unused_path(path: Path) -> Path:
+    """`path` when no file is there, else the first free `<stem>-2<suffix>`, `<stem>-3<suffix>`, ... beside it
+    (the suffix is everything from the first dot, e.g. `.safetensors`)."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    stem, dot, suffix = path.name.partition(".")
+    number = 2
+    while (path.parent / f"{stem}-{number}{dot}{suffix}").exists():
+        number += 1
+    return path.parent / f"{stem}-{number}{dot}{suffix}"
+
+
 def _last_model_file() -> Path:
     return user_data_dir() / "last_model.txt"
 

@@ -51,6 +51,8 @@ class Project:
     reports: tuple[Path, ...] = ()  # inspection report folders
     viewer: dict[str, Any] = field(default_factory=dict)  # JSON values only (map, opacity, zoom, ...), no paths
     notes: str = ""
+    # What a person said about images ("good" / "defect"), by path relative to the dataset folder.
+    reviews: dict[str, str] = field(default_factory=dict)
     # Where each path lay when the project was saved (resolved path -> saved absolute path), for messages.
     saved_at: dict[Path, str] = field(default_factory=dict, compare=False)
 
@@ -96,6 +98,7 @@ def project_dict(project: Project, base: Path) -> dict[str, Any]:
         "reports": [entry(r) for r in project.reports],
         "viewer": project.viewer,
         "notes": project.notes,
+        "reviews": dict(sorted(project.reviews.items())),
     }
 
 
@@ -157,6 +160,7 @@ def open_project(path: str | Path) -> Project:
             reports=tuple(_resolve(r, base, saved_at) for r in values.get("reports", [])),
             viewer=dict(values.get("viewer") or {}),
             notes=str(values.get("notes", "")),
+            reviews={str(k): str(v) for k, v in (values.get("reviews") or {}).items()},
             saved_at=saved_at,
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -1,5 +1,6 @@
-"""Compact per-image results the workbench keeps in memory: shrunk maps and reconstruction, the mask at the
-maps' size, and a fixed random sample of pixels per image for live pixel metrics. Pure numpy/OpenCV."""
+"""Compact per-image results the workbench keeps in memory: scores, a fixed random sample of pixels per image
+for live pixel metrics, and either shrunk maps, reconstruction and mask or the file holding them at full
+resolution (core.result_store). Pure numpy/OpenCV."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from core.data.io import ImageReadError, MaskMismatchError, read_mask
 from core.inference import ImageResult
 
 MAP_SIDE = 256  # cached maps and reconstructions are shrunk so that their long side is at most this
-PIXELS_PER_IMAGE = 4096  # random pixels per image kept for live pixel metrics
+PIXELS_PER_IMAGE = 1024  # random pixels per image kept (float16) for live pixel metrics
+PIXEL_BUDGET = 500_000  # pixels used at most by live pixel metrics over all images (an even subsample)
 
 
 def shrink(array_hw: np.ndarray, max_side: int, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
@@ -43,6 +45,8 @@ class CachedResult:
     mask: np.ndarray | None = None  # (h,w) bool at the maps' size
     pixel_sample: dict[str, np.ndarray] = field(default_factory=dict)  # map -> sampled values
     pixel_sample_labels: np.ndarray | None = None  # bool, aligned with pixel_sample
+    maps_file: Path | None = None  # maps and reconstruction at full resolution on disk (core.result_store)
+    has_mask: bool = False  # a ground-truth mask was read for this image
 
     @property
     def is_defective(self) -> bool | None:
@@ -69,6 +73,7 @@ def compact_result(result: ImageResult, record: ImageRecord | None, keep_maps: b
         try:
             mask = read_mask(record.mask_path, record.path, full_hw)[0]
             cached.mask = cv2.resize(mask, (small_hw[1], small_hw[0]), interpolation=cv2.INTER_AREA) >= 0.5
+            cached.has_mask = True
         except (ImageReadError, MaskMismatchError):
             cached.mask = None
     _sample_pixels(cached, seed)
@@ -85,15 +90,21 @@ def _sample_pixels(cached: CachedResult, seed: int) -> None:
         if defect.size > PIXELS_PER_IMAGE:
             defect = rng.choice(defect, size=PIXELS_PER_IMAGE, replace=False)
         pick = np.union1d(pick, defect)
-    cached.pixel_sample = {name: value.ravel()[pick].astype(np.float32) for name, value in cached.maps.items()}
+    cached.pixel_sample = {name: value.ravel()[pick].astype(np.float16) for name, value in cached.maps.items()}
     labels = cached.mask.ravel()[pick] if cached.mask is not None else np.zeros(pick.size, dtype=bool)
     cached.pixel_sample_labels = labels
 
 
-def pixel_sample(results: Sequence[CachedResult], map_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(labels bool, values float32) of the sampled pixels of every image with a known label."""
+def pixel_sample(results: Sequence[CachedResult], map_name: str, labelled_only: bool = True,
+                 budget: int = PIXEL_BUDGET) -> tuple[np.ndarray, np.ndarray]:
+    """(labels bool, values float32) of the sampled pixels of every image (with a known label, unless
+    `labelled_only` is False); an even subsample of every image's pixels when there are more than `budget`."""
     parts = [(r.pixel_sample_labels, r.pixel_sample[map_name]) for r in results
-             if r.is_defective is not None and map_name in r.pixel_sample and r.pixel_sample_labels is not None]
+             if (r.is_defective is not None or not labelled_only) and map_name in r.pixel_sample
+             and r.pixel_sample_labels is not None]
     if not parts:
         return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.float32)
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    total = sum(p[1].size for p in parts)
+    step = max(1, -(-total // budget))
+    return (np.concatenate([p[0][::step] for p in parts]),
+            np.concatenate([p[1][::step] for p in parts]).astype(np.float32))

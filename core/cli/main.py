@@ -28,6 +28,7 @@ from core.workflow import (EvaluateRequest, PredictRequest, TrainRequest, evalua
                            train_model)
 
 EXAMPLES = """examples:
+  defectlab gui [FOLDER | MODEL | PROJECT]         open the workbench (plain `defectlab` does too)
   defectlab demo                                   train + evaluate on the bundled demo (headless)
   defectlab train --data ../shared/data/magnetic_tile --method ae-ssim --preset fast
   defectlab evaluate                               evaluate the most recently trained model
@@ -233,6 +234,13 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    """Only reached when the `defectlab` launcher did not open the workbench itself (e.g. `python -m core`)."""
+    print("the workbench opens through the `defectlab` command: defectlab gui "
+          f"{args.target or ''}".rstrip(), file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="defectlab", description="Labeling-free visual inspection: train "
                                      "unsupervised defect detectors on folders of images.", epilog=EXAMPLES,
@@ -245,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
+    g = add("gui", cmd_gui, "Open the workbench (the default when there is a display), optionally on a folder, "
+            "a model file or a project.")
+    g.add_argument("target", nargs="?", help="folder of images, model file (.safetensors) or project file")
     t = add("train", cmd_train, "Train a model on a folder (MVTec layout or plain) and write a model file. "
             "Re-running the same command after an interruption resumes from its checkpoint.")
     t.add_argument("--data", required=True, help="dataset folder, a dataset name under $DEFECTLAB_DATA "

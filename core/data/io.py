@@ -20,6 +20,7 @@ from PIL import Image
 from core.errors import FileError
 from core.fileio import write_bytes_atomic
 
+
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
 # Decoding one image takes about 40 bytes per pixel through predict (pixels, float copy, maps, overlay);
 # 150 megapixels is then about 6 GiB, a quarter of a 24 GiB machine. DEFECTLAB_MAX_PIXELS changes it.

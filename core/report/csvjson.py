@@ -39,14 +39,14 @@ def csv_text(report: InspectionReport) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["file", "label", "score", "verdict", "image_threshold", "pixel_threshold", "n_regions",
                      "largest_region_px", "largest_region_percent", "regions"]
-                    + [f"score_{n}" for n in map_names] + ["model", "time"])
+                    + [f"score_{n}" for n in map_names] + ["model", "time", "reviewed_as"])
     for r in report.records:
         largest = max(r.regions, key=lambda g: g.area, default=None)
         writer.writerow([str(r.path), r.label, _number(r.score), r.verdict, image_t, pixel_t, r.n_regions,
                          "" if largest is None else largest.area,
                          "" if largest is None else f"{largest.area_percent:.4g}", _regions_text(r)]
-                        + [_number(r.scores.get(n)) for n in map_names] + [info.model.name, r.time])
-    blanks = [""] * (6 + len(map_names) + 2)
+                        + [_number(r.scores.get(n)) for n in map_names] + [info.model.name, r.time, r.review])
+    blanks = [""] * (6 + len(map_names) + 3)
     for path, reason in report.skipped:
         writer.writerow([str(path), reason, "", "skipped"] + blanks)
     if report.partial:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
 
+from core.result_store import load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, read_image
 from core.inference import ImageResult
@@ -48,8 +49,8 @@ def session_run_info(model: Path, meta: ModelMeta, input_folder: Path, map_name:
 
 
 def full_size_map(cached: CachedResult, map_name: str, hw: tuple[int, int]) -> np.ndarray:
-    """(H,W) float32: the kept map scaled to the image's size; zeros when no map was kept."""
-    small = cached.maps.get(map_name)
+    """(H,W) float32: the kept map (in memory or on disk) scaled to the image's size; zeros when none was kept."""
+    small = load_maps(cached).maps.get(map_name)
     if small is None:
         return np.zeros(hw, np.float32)
     return cv2.resize(small.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
@@ -57,10 +58,10 @@ def full_size_map(cached: CachedResult, map_name: str, hw: tuple[int, int]) -> n
 
 def iter_session_report(folder: Path, info: RunInfo, results: Sequence[CachedResult],
                         skipped: Sequence[tuple[Path, str]] = (), cancel: CancelToken | None = None,
-                        pdf: bool = True) -> Iterator[Progress]:
+                        pdf: bool = True, reviews: Mapping[Path, str] | None = None) -> Iterator[Progress]:
     """Progress("report") per image; the last value (phase "done" or "cancelled") has result = ReportFiles.
     A cancelled run writes a report of the images done so far, marked partial. Unreadable images are listed
-    as skipped."""
+    as skipped. `reviews`: what a person said about images ("good" / "defect"), reported beside the verdicts."""
     cancel = cancel or CancelToken()
     builder = ReportBuilder(Path(folder), info)
     image_t = info.image_threshold.value if info.image_threshold is not None else math.inf
@@ -79,7 +80,8 @@ def iter_session_report(folder: Path, info: RunInfo, results: Sequence[CachedRes
             score = float(cached.scores.get(info.map_name, math.nan))
             verdict = "defective" if score >= image_t else "good"
             result = ImageResult(cached.path, cached.label, score, verdict, dict(cached.scores))
-            builder.add(result, anomaly, heatmap_overlay(image, anomaly, pixel_t))
+            record = builder.add(result, anomaly, heatmap_overlay(image, anomaly, pixel_t))
+            record.review = (reviews or {}).get(cached.path, "")
             yield Progress("report", step, len(results), message=f"report: {step} of {len(results)} images")
     except Cancelled:
         partial = True

@@ -27,7 +27,7 @@ th { background: #f3f3f3; position: sticky; top: 0; }
 .partial { background: #fde2e1; border: 2px solid #c0392b; padding: 10px; font-weight: bold; }
 .defective { color: #b03a00; font-weight: bold; } .good { color: #2e7d32; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img.thumb { display: block; max-width: 160px; max-height: 160px; }
+img.thumb { display: block; max-width: 256px; max-height: 256px; }
 .note { color: #555; font-size: 90%; }
 """
 
@@ -61,10 +61,11 @@ def html_text(report: InspectionReport, folder: Path, histogram: str | None = "h
         out.append("</table><p class='note'>Labels come from the folder names (good / defect type).</p>")
     if histogram:
         out.append(f"<h2>Score histogram</h2><img src='{escape(histogram)}' alt='score histogram'>")
+    full_size = any(r.overlay is not None for r in report.records)
     out.append(f"<h2>Images ({len(report.records)}, most anomalous first)</h2>"
-               "<p class='note'>Overlay: jet colours from half the pixel threshold up, white contour at the "
-               "pixel threshold, magenta boxes around the listed regions. Click a thumbnail for the "
-               "full-size overlay when one was written.</p>")
+               "<p class='note'>Thumbnails: jet colours from half the pixel threshold up, white contour at the "
+               "pixel threshold, magenta boxes around the listed regions."
+               + (" Click a thumbnail for the full-size overlay." if full_size else "") + "</p>")
     out.append("<table><tr><th>#</th><th>overlay</th><th>file</th><th>label</th><th>score</th><th>verdict</th>"
                "<th>regions</th></tr>")
     for rank, r in enumerate(report.ranked(), 1):

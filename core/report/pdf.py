@@ -1,7 +1,8 @@
 """PDF report with reportlab (headless, no Qt): the HTML report's content, paged.
 
 All images are listed in a table; thumbnails are shown only for the `top_n` most anomalous ones, so a run of
-thousands of images gives a PDF of tens of pages, not thousands.
+thousands of images gives a PDF of tens of pages, not thousands. Text is set in the bundled DejaVu Sans
+(fonts/), which has the glyphs of file names in any script, not only Latin-1.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import CondPageBreak, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from core.fileio import atomic_target
@@ -21,19 +24,29 @@ from core.report.text import display_path, label_rows, regions_text, summary_row
 
 PDF_NAME = "report.pdf"
 TOP_N = 24  # thumbnails in the PDF
-COLUMNS = 4  # thumbnails per row
+COLUMNS = 3  # thumbnails per row
 MARGIN = 15 * mm
 WIDTH = A4[0] - 2 * MARGIN
+CAPTION_LINES = 3  # every caption has exactly these lines, so the thumbnail rows line up
+FONTS = Path(__file__).with_name("fonts")
+FONT, BOLD = "DejaVuSans", "DejaVuSans-Bold"
+
+if FONT not in pdfmetrics.getRegisteredFontNames():
+    pdfmetrics.registerFont(TTFont(FONT, str(FONTS / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont(BOLD, str(FONTS / "DejaVuSans-Bold.ttf")))
+    pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=BOLD, italic=FONT, boldItalic=BOLD)
 
 _styles = getSampleStyleSheet()
-BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontSize=8.5, leading=10.5)
+for _name in ("Title", "Heading2", "Heading3"):
+    _styles[_name].fontName = BOLD
+BODY = ParagraphStyle("body", parent=_styles["BodyText"], fontName=FONT, fontSize=8.5, leading=10.5)
 SMALL = ParagraphStyle("small", parent=BODY, fontSize=7, leading=8.5)
 PARTIAL = ParagraphStyle("partial", parent=BODY, fontSize=11, leading=14, textColor=colors.white,
                          backColor=colors.HexColor("#c0392b"), borderPadding=6, spaceAfter=8)
 GRID = [("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("FONTSIZE", (0, 0), (-1, -1), 7.5), ("FONTNAME", (0, 0), (-1, -1), FONT),
         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]
-HEADER = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")), ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold")]
+HEADER = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")), ("FONTNAME", (0, 0), (-1, 0), BOLD)]
 
 
 def _p(text: str, style: ParagraphStyle = BODY) -> Paragraph:
@@ -45,15 +58,23 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "..." + text[-(limit - 3):]
 
 
+def _head(text: str, limit: int) -> str:
+    """A caption line keeps its start."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _thumb_cell(record: InspectionRecord, rank: int, folder: Path, root: Path, width: float) -> list:
+    """A thumbnail fitted into a width x 0.75 width box, and a caption of exactly CAPTION_LINES short lines."""
     cell: list = []
     if record.thumb and (folder / record.thumb).is_file():
         h, w = record.image_hw
-        scale = min(width / w, 1.1 * width / h)
+        scale = min(width / w, 0.75 * width / h)
         cell.append(Image(str(folder / record.thumb), w * scale, h * scale))
-    caption = (f"#{rank} {_tail(display_path(record.path, root), 38)}\nscore {record.score:.4g}, {record.verdict}"
-               f", label {record.label}\n{regions_text(record, limit=2)}")
-    cell.append(Paragraph(escape(caption).replace("\n", "<br/>"), SMALL))
+    chars = int(width / 4.3)  # about this many 7-point characters fit the width
+    lines = [f"#{rank} {_tail(display_path(record.path, root), chars - 4)}",
+             _head(f"score {record.score:.4g}, {record.verdict}, label {record.label}", chars),
+             _head(regions_text(record, limit=1), chars)]
+    cell.append(Paragraph("<br/>".join(escape(line) for line in lines[:CAPTION_LINES]), SMALL))
     return cell
 
 
@@ -63,7 +84,8 @@ def _thumb_grid(report: InspectionReport, folder: Path, top_n: int) -> Table:
              for k, r in enumerate(report.ranked()[:top_n], 1)]
     rows = [cells[i:i + COLUMNS] for i in range(0, len(cells), COLUMNS)]
     rows[-1] += [""] * (COLUMNS - len(rows[-1]))
-    table = Table(rows, colWidths=[cell_w] * COLUMNS)
+    row_h = 0.75 * (cell_w - 8) + CAPTION_LINES * SMALL.leading + 14
+    table = Table(rows, colWidths=[cell_w] * COLUMNS, rowHeights=[row_h] * len(rows))
     table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 8)]))
     return table
 
@@ -126,7 +148,7 @@ def write_pdf(folder: Path, report: InspectionReport, histogram: Path | None = N
 
     def on_page(canvas, doc) -> None:
         canvas.saveState()
-        canvas.setFont("Helvetica", 7)
+        canvas.setFont(FONT, 7)
         canvas.setFillColor(colors.HexColor("#666666"))
         canvas.drawString(MARGIN, 8 * mm, footer)
         canvas.drawRightString(A4[0] - MARGIN, 8 * mm, f"page {doc.page}")

@@ -22,7 +22,7 @@ from core.modelfile import ModelMeta
 from core.regions import DEFAULT_MIN_AREA, Region, find_regions
 
 MAX_REGIONS = 20  # regions kept per image (most anomalous first); the total count is kept too
-THUMB_SIDE = 160  # pixels, long side of the thumbnails beside the HTML report
+THUMB_SIDE = 256  # pixels, long side of the thumbnails beside the HTML report
 BOX_RGB = (255, 0, 255)  # region boxes in thumbnails: magenta stands out from the jet colours
 
 
@@ -90,6 +90,7 @@ class InspectionRecord:
     time: str  # when it was scored
     thumb: str | None = None  # thumbnail path relative to the report folder ("thumbs/00001_x.jpg")
     overlay: Path | None = None  # the full-size overlay PNG, when one was written
+    review: str = ""  # what a person said in the workbench: "good", "defect", or "" (not reviewed)
 
     @property
     def defect_percent(self) -> float:
@@ -100,7 +101,7 @@ class InspectionRecord:
         return {"file": str(self.path), "label": self.label, "score": self.score, "verdict": self.verdict,
                 "scores": self.scores, "n_regions": self.n_regions, "regions": [r.to_dict() for r in self.regions],
                 "image_hw": list(self.image_hw), "time": self.time, "thumb": self.thumb,
-                "overlay": None if self.overlay is None else str(self.overlay)}
+                "overlay": None if self.overlay is None else str(self.overlay), "review": self.review}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> InspectionRecord:
@@ -109,7 +110,7 @@ class InspectionRecord:
                    {k: float(v) for k, v in values["scores"].items()},
                    [Region.from_dict(r) for r in values["regions"]], int(values["n_regions"]),
                    tuple(values["image_hw"]), values["time"], values.get("thumb"),
-                   None if overlay is None else Path(overlay))
+                   None if overlay is None else Path(overlay), str(values.get("review", "")))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.metrics.thresholds import Threshold
 from core.report.records import InspectionRecord, InspectionReport
+from core.review import DEFECT, GOOD, measure
 
 
 def threshold_text(threshold: Threshold | None) -> str:
@@ -40,7 +41,18 @@ def summary_rows(report: InspectionReport) -> list[tuple[str, str]]:
         ("Result", f"{defective} defective, {n - defective} good of {n} scored"
                    + (f"; {len(report.skipped)} files skipped" if report.skipped else "")),
         ("Time", f"started {info.started}, finished {report.finished}; DefectLab {info.code_version}"),
-    ]
+    ] + review_rows(report)
+
+
+def review_rows(report: InspectionReport) -> list[tuple[str, str]]:
+    """The person's review, when there was one: how many images, and the verdicts' precision and recall on
+    them."""
+    reviewed = [r for r in report.records if r.review in (GOOD, DEFECT)]
+    if not reviewed:
+        return []
+    measured = measure({r.path: r.review for r in reviewed}, {r.path: 1.0 if r.verdict == "defective" else 0.0
+                                                              for r in reviewed}, 0.5)
+    return [("Reviewed by a person", measured.text())]
 
 
 def label_rows(report: InspectionReport) -> list[tuple[str, int, int]]:

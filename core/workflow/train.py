@@ -47,6 +47,7 @@ class TrainRequest:
     pixel_false_positive_rate: float = 0.001  # pixel threshold: share of good pixels flagged
     synthetic_validation: bool = True  # also F1-max thresholds on held-out normals + synthetic defects
     fresh: bool = False  # ignore an existing checkpoint instead of resuming it
+    exclude: tuple[Path, ...] = ()  # training images left out (e.g. an audit's suspects)
     options: TrainOptions = TrainOptions()
 
     @property
@@ -114,7 +115,8 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
     if index.skipped:
         yield Progress("index", 1, 1, message=f"{len(index.skipped)} files skipped: " + "; ".join(
             f"{s.path.name}: {s.reason}" for s in index.skipped[:5]), extra={"skipped": index.skipped})
-    normals = normal_training_records(index)
+    excluded = {Path(p) for p in request.exclude}
+    normals = [r for r in normal_training_records(index) if r.path not in excluded]
     train_records, val_records = split_normals(normals, request.val_fraction, request.options.seed)
     if not train_records:
         raise ValueError(f"no training images in {request.data}")
@@ -162,6 +164,7 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
         training={"data": str(Path(request.data).resolve()), "layout": index.layout,
                   "n_train": len(train_records), "n_validation": len(val_records), "seed": options.seed,
                   "val_fraction": request.val_fraction, "held_out": held_out_list(index, val_records),
+                  **({"excluded": sorted(str(p) for p in excluded)} if excluded else {}),
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
                   "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
                   "observability": summary.summary(),

@@ -21,7 +21,7 @@ def test_main_window_with_results_renders_to_png(qtbot, tiny_dataset: Path, tiny
     window.show()
     window.open_folder(tiny_dataset, then_model=tiny_model)
     qtbot.waitUntil(lambda: len(window.session.results) == 16 and window.scoring.job is None, timeout=60000)
-    defective = next(p for p, r in window.session.results.items() if r.mask is not None)
+    defective = next(p for p, r in window.session.results.items() if r.has_mask)
     window.session.set_current(defective)
     window.viewer.mode.setCurrentIndex(1)  # overlay
     qtbot.waitUntil(lambda: len(window.dataset.loader.cache) >= 8, timeout=10000)
@@ -33,5 +33,5 @@ def test_main_window_with_results_renders_to_png(qtbot, tiny_dataset: Path, tiny
     # the viewer shows every map of the model plus input and reconstruction
     assert list(window.viewer.grid.panes) == ["input", "reconstruction", "l2", "ssim", "l1"]
     assert window.viewer.grid.panes["ssim"].heat.image is not None
-    assert window.viewer.grid.panes["input"].truth.data is not None  # ground-truth contour drawn
+    assert window.viewer.grid.panes["input"].truth.has_outline()  # ground-truth contour drawn
     window.close()

@@ -15,6 +15,7 @@ from app.threshold_panel import ThresholdPanel
 from core.results import CachedResult
 from core.metrics import f1_max
 from core.modelfile import read_meta
+from windows import scored_window_at_home
 
 pytestmark = pytest.mark.gui
 
@@ -22,18 +23,8 @@ pytestmark = pytest.mark.gui
 @pytest.fixture(scope="module")
 def scored_window(qapp, tiny_dataset: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """One window scored by the tiny model, shared by the tests of this module (scoring takes seconds)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEFECTLAB_HOME", str(tmp_path_factory.mktemp("threshold_home")))
-        window = MainWindow()
-        window.show()
-        window.open_folder(tiny_dataset, then_model=tiny_model)
-        deadline = time.perf_counter() + 60
-        while not (len(window.session.results) == 16 and window.scoring.job is None):
-            qapp.processEvents()
-            time.sleep(0.01)
-            assert time.perf_counter() < deadline, "scoring the tiny dataset took over 60 s"
+    with scored_window_at_home(tmp_path_factory.mktemp("threshold_home"), tiny_dataset, tiny_model) as window:
         yield window
-        window.close()
 
 
 def cell(panel: ThresholdPanel, row: int, col: int) -> int:
