@@ -93,6 +93,7 @@ class TestScores:
     paths: list[Path] = field(default_factory=list)  # one per label
     map_paths: list[Path] = field(default_factory=list)  # one per mask
     mask_notes: MaskNotes = field(default_factory=MaskNotes)
+    mean_scores: dict[str, list[float]] = field(default_factory=dict)  # each map's mean, one per label
 
     @property
     def has_pixels(self) -> bool:
@@ -106,7 +107,8 @@ class TestScores:
                           {n: [v[i] for i in rows] for n, v in self.scores.items()},
                           {n: [v[i] for i in pixel_rows] for n, v in self.maps.items()},
                           [self.masks[i] for i in pixel_rows], [], [self.paths[i] for i in rows],
-                          [self.map_paths[i] for i in pixel_rows])
+                          [self.map_paths[i] for i in pixel_rows], MaskNotes(),
+                          {n: [v[i] for i in rows] for n, v in self.mean_scores.items()})
 
 
 def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any, metric_max_side: int,
@@ -121,6 +123,8 @@ def score_test_set(model: AnomalyModel, records: list[ImageRecord], device: Any,
             result.paths.append(record.path)
             for name, value in image_scores(image_maps, model.config.pooling).items():
                 result.scores.setdefault(name, []).append(value)
+            for name, value in image_maps.items():  # mean pooling, for every image (masks or not)
+                result.mean_scores.setdefault(name, []).append(float(value.mean()))
             hw = image.shape[1:]
             mask = np.zeros(hw, dtype=bool) if record.label == "good" else _defect_mask(record, hw,
                                                                                           result.mask_notes)
@@ -166,10 +170,10 @@ def map_metrics(test: TestScores, name: str, thresholds: dict[str, dict[str, Any
     result: dict[str, Any] = image_metrics(test.labels, scores)
     if test.has_pixels:
         result.update(pixel_metrics(test.masks, test.maps[name]))
-    if len(test.maps.get(name, [])) == len(test.labels):
-        # Image scores by mean pooling beside the model's own pooling (TrustMAE reports both). An area
-        # resize keeps a map's mean, so the metric-resolution maps give it without another pass.
-        mean_pooled = np.asarray([float(m.mean()) for m in test.maps[name]])
+    if len(test.mean_scores.get(name, [])) == len(test.labels):
+        # Image scores by mean pooling beside the model's own pooling (TrustMAE reports both), from every
+        # test image, including defect images whose mask is missing or unusable.
+        mean_pooled = np.asarray(test.mean_scores[name])
         result["image_auroc_mean_pool"] = image_metrics(test.labels, mean_pooled)["image_auroc"]
     at: dict[str, Any] = {}
     for kind in THRESHOLD_KINDS:

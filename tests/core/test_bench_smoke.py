@@ -170,6 +170,21 @@ def test_test_scores_subset_keeps_matching_images_and_maps() -> None:
     assert sub.map_paths == [paths[2]] and sub.maps["l2"][0][0, 0] == 2 and len(sub.masks) == 1
 
 
+def test_mean_pool_auroc_counts_defect_images_without_a_mask() -> None:
+    from core.workflow.evaluate import TestScores, map_metrics
+
+    paths = [Path(f"/t/{i}.png") for i in range(3)]
+    maps = [np.full((2, 2), v, np.float32) for v in (0.0, 0.9, 0.2)]
+    masks = [np.zeros((2, 2), bool) for _ in range(3)]
+    # the defect (image 1) has no mask; mean pooling still ranks it above both good images
+    scores = TestScores(["good", "dent", "good"], {"l2": [0.5, 0.1, 0.3]}, {"l2": [maps[0], maps[2]]},
+                        [masks[0], masks[2]], [], paths, [paths[0], paths[2]],
+                        mean_scores={"l2": [0.0, 0.9, 0.2]})
+    metrics = map_metrics(scores, "l2", {})
+    assert metrics["image_auroc"] == 0.0 and metrics["image_auroc_mean_pool"] == 1.0
+    assert scores.subset({paths[1], paths[2]}).mean_scores == {"l2": [0.9, 0.2]}
+
+
 def test_sweep_columns_are_labelled_with_the_achieved_share() -> None:
     from core.bench.tables import render, sweep_table
 
