@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ def test_main_window_with_results_renders_to_png(qtbot, tiny_dataset: Path, tiny
     qtbot.wait(50)
     out = tmp_path / "window.png"
     assert window.grab().save(str(out))
+    if os.environ.get("DEFECTLAB_SCREENSHOT"):  # keep a copy to look at
+        window.grab().save(os.environ["DEFECTLAB_SCREENSHOT"])
     image = QImage(str(out))
     assert image.width() >= 1200 and image.height() >= 800
     # the viewer shows every map of the model plus input and reconstruction
