@@ -26,15 +26,11 @@ def _remove_stale_temps(target: Path) -> None:
                 stale.unlink()
 
 
-def plain_permissions(path: str | Path) -> None:
-    """Give a file made by mkstemp (0600) the permissions a plain open() would have."""
-    os.chmod(path, 0o666 & ~_UMASK)
-
-
 @contextlib.contextmanager
-def atomic_target(path: str | Path) -> Iterator[Path]:
+def atomic_target(path: str | Path, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds it replaces `path` in one step with
-    ordinary permissions. On failure the temporary file is removed and `path` is left as it was."""
+    ordinary permissions. On failure the temporary file is removed and `path` is left as it was.
+    `durable=False` skips the fsync, for caches that can be rebuilt (one per scored image)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(target)
@@ -43,8 +39,9 @@ def atomic_target(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.chmod(tmp, FILE_MODE)  # mkstemp creates 0600
         os.replace(tmp, target)
     finally:

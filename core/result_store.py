@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ import cv2
 import numpy as np
 
 from core.data.index import ImageRecord
-from core.fileio import atomic_target, plain_permissions
+from core.fileio import atomic_target
 from core.inference import ImageResult
 from core.paths import user_data_dir
 from core.results import CachedResult, compact_result, shrink
@@ -132,14 +130,8 @@ class ResultStore:
             arrays["reconstruction"] = np.clip(recon * 255 + 0.5, 0, 255).astype(np.uint8)
         target = self.map_file(result.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".maps.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            plain_permissions(tmp)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_target(target, durable=False) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
         _LOADED.pop(target, None)
         return target
 
