@@ -90,9 +90,14 @@ class AnomalyModel(nn.Module):
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError
 
-    def training_losses(self, batch: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+    def training_losses(self, batch: torch.Tensor, phase: str) -> dict[str, Any]:
         """Scalar losses for one batch (N,C,S,S). Keys named by the phase's optimizers are minimized;
-        every other key is only logged."""
+        every other key is only logged.
+
+        A minimized key may instead hold a callable without arguments that returns such a dict (holding at
+        least that key): the engine calls it only when that optimizer's turn comes, after the earlier
+        optimizers of the step have updated their weights, and logs every tensor it returns. An adversarial
+        method uses it to step its discriminator first and then its generator against the updated one."""
         raise NotImplementedError
 
     def collect(self, batch: torch.Tensor, phase: str) -> None:
