@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -70,6 +70,23 @@ class FeatureScale:
     receptive_field: int
 
 
+@dataclass
+class Step:
+    """One step of an iterative inference, for a batch of N images (N,C,S,S) in [0,1].
+
+    `mask` (N,1,S,S) in {0,1} marks the pixels this step generated afresh, `reconstruction` (N,C,S,S) in
+    [0,1] is the image after the step, `maps` holds the step's anomaly maps {name: (N,1,S,S)}. `index` counts
+    from 0; `total` is the most steps the inference can take (it may stop earlier).
+    """
+
+    name: str
+    index: int
+    total: int
+    mask: torch.Tensor
+    reconstruction: torch.Tensor
+    maps: dict[str, torch.Tensor]
+
+
 class AnomalyModel(nn.Module):
     """Base of every method. Inputs are images (N,C,S,S) in [0,1] at `config.input_size`."""
 
@@ -112,6 +129,11 @@ class AnomalyModel(nn.Module):
         """Anomaly maps {name: (N,1,S,S)} and the reconstruction (N,C,S,S) in [0,1], or None for
         methods that do not reconstruct."""
         raise NotImplementedError
+
+    def steps(self, batch: torch.Tensor) -> Iterator[Step] | None:
+        """The intermediate steps of `predict` for images (N,C,S,S) in [0,1], one `Step` at a time (so a
+        caller can show progress and stop between steps), or None for methods whose inference is one pass."""
+        return None
 
     @property
     def all_map_names(self) -> tuple[str, ...]:
