@@ -128,10 +128,11 @@ class PatchCore(AnomalyModel):
     def _nearest_distance(self, patches: torch.Tensor) -> torch.Tensor:
         """(P,D) -> (P,) Euclidean distance to the nearest memory-bank entry."""
         bank = self.memory_bank
-        # An exported graph takes any batch size, so it cannot fix the number of chunks: one block there.
-        chunks = [patches] if torch.compiler.is_exporting() else patches.split(_QUERY_CHUNK)
-        out = [torch.cdist(chunk, bank).amin(dim=1) for chunk in chunks]
-        return torch.cat(out)
+        # An exported graph takes any batch size, so it cannot fix the number of chunks: one block there; and
+        # cdist's default picks its kernel by the (batch-dependent) number of patches, so the export names one.
+        if torch.compiler.is_exporting():
+            return torch.cdist(patches, bank, compute_mode="use_mm_for_euclid_dist").amin(dim=1)
+        return torch.cat([torch.cdist(chunk, bank).amin(dim=1) for chunk in patches.split(_QUERY_CHUNK)])
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
