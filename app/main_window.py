@@ -172,13 +172,28 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+START_CHECK = "--start-check"  # open the window, say what is shown, quit (checks an installed or frozen build)
+
+
+def _report_start_and_quit(app: QApplication, window: MainWindow) -> None:
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    print(f"window shown: {window.windowTitle()} {window.width()}x{window.height()} on "
+          f"{app.platformName()}; menus {', '.join(menus)}; {window.machine.backbone_label.text()}", flush=True)
+    window.close()
+    app.quit()
+
+
 def run_gui(argv: list[str]) -> int:
     """`defectlab [gui] [folder | model.safetensors | project.defectlab.json]`: open the workbench; with no
-    argument, the last folder, or the bundled demo the first time."""
+    argument, the last folder, or the bundled demo the first time. `defectlab gui --start-check` opens the
+    window on nothing and quits once it is shown."""
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("DefectLab")
     window = MainWindow()
     window.show()
+    if START_CHECK in argv:
+        QTimer.singleShot(0, lambda: _report_start_and_quit(app, window))
+        return app.exec()
     target = Path(argv[0]).expanduser() if argv else None
     if target is not None and target.name.endswith(PROJECT_SUFFIX):
         QTimer.singleShot(0, lambda: window.open_project(target))

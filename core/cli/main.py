@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="defectlab", description="Labeling-free visual inspection: train "
                                      "unsupervised defect detectors on folders of images.", epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"defectlab {core.__version__}")
+    parser.add_argument("--version", action="version", version=core.VERSION_TEXT)
     sub = parser.add_subparsers(dest="command", required=True)
     methods = [m.name for m in list_methods()]
 

@@ -21,7 +21,7 @@ from core.models.base import AnomalyModel
 EXPORTED, NOT_EXPORTABLE, EXPORT_FAILED = "exported", "not exportable", "export failed"
 
 
-def _best_ms_per_image(run: Callable[[], object], batch_size: int, repeats: int) -> float:
+def best_ms_per_image(run: Callable[[], object], batch_size: int, repeats: int) -> float:
     run()  # warm-up: lazy allocations, thread pools
     best = float("inf")
     for _ in range(repeats):
@@ -38,7 +38,7 @@ def time_model(model_path: str | Path, batch_size: int, repeats: int = 5) -> flo
     images = torch.from_numpy(np.random.default_rng(0).random(
         (batch_size, meta.in_channels, meta.input_size, meta.input_size), dtype=np.float32))
     with torch.no_grad():
-        return _best_ms_per_image(lambda: model.score(images), batch_size, repeats)
+        return best_ms_per_image(lambda: model.score(images), batch_size, repeats)
 
 
 def time_onnx(model_path: str | Path, batch_size: int, repeats: int = 5) -> float:

@@ -23,8 +23,10 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]):
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     import core  # noqa: PLC0415
 
+    assert launcher_main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"defectlab {core.__version__}"
     with pytest.raises(SystemExit) as exit_info:
-        launcher_main(["--version"])
+        main(["--version"])
     assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"defectlab {core.__version__}"
 
 
