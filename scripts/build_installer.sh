@@ -3,15 +3,19 @@
 # then, with --smoke, run the frozen program's smoke test (tests/installer/).
 #
 #   scripts/build_installer.sh [--smoke]
-#   PYTHON=/path/to/venv/bin/python scripts/build_installer.sh      (default: .venv/bin/python, as run.sh makes it)
+#   PYTHON=/path/to/venv/bin/python scripts/build_installer.sh      (default: .venv/bin/python)
 #
-# PyInstaller is installed into that environment when it is missing. The build takes a few minutes and
-# about 2 GB of temporary space under build/; dist/ and build/ are not part of the repository.
+# Without PYTHON and without .venv (a fresh clone), ./run.sh makes .venv first, as for the workbench.
+# PyInstaller is installed into that environment when it is missing. The build takes 5-8 minutes on two
+# cores and about 1.5 GB under build/ and dist/, which are not part of the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -z "${PYTHON:-}" ] && [ ! -x .venv/bin/python ]; then
+    ./run.sh --version
+fi
 PY="${PYTHON:-.venv/bin/python}"
 if [ ! -x "$PY" ]; then
-    echo "no Python environment at $PY: run ./run.sh once (it makes .venv), or set PYTHON" >&2
+    echo "no Python at $PY: set PYTHON to the interpreter of an environment with DefectLab installed" >&2
     exit 2
 fi
 if ! "$PY" -c "import PyInstaller" 2>/dev/null; then

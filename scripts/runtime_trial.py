@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -17,11 +18,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.export.metadata import read_onnx_meta
-from core.export.onnx_export import export_onnx
-from core.export.runtime import OnnxModel
-from core.export.speed import best_ms_per_image
-from core.modelfile import load_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's core/, not an installed one
+
+from core.export.metadata import read_onnx_meta  # noqa: E402
+from core.export.onnx_export import export_onnx  # noqa: E402
+from core.export.runtime import OnnxModel  # noqa: E402
+from core.export.speed import best_ms_per_image  # noqa: E402
+from core.modelfile import load_model  # noqa: E402
 
 
 def openvino_runner(path: Path, threads: int, batch: int | None) -> Callable[[np.ndarray], np.ndarray]:
@@ -43,6 +46,18 @@ def openvino_runner(path: Path, threads: int, batch: int | None) -> Callable[[np
     return run
 
 
+def interleaved_best_ms(runs: dict[str, Callable[[], object]], batch: int, repeats: int) -> dict[str, float]:
+    """Best ms/image of each run, the runs taking turns (one call each per round, after a warm-up of each),
+    so a load that comes and goes on a shared machine falls on all of them alike."""
+    best = {name: float("inf") for name in runs}
+    for run in runs.values():
+        run()
+    for _ in range(repeats):
+        for name, run in runs.items():
+            best[name] = min(best[name], best_ms_per_image(run, batch, 1, warm_up=False))
+    return best
+
+
 def trial(model_path: Path, threads: int, repeats: int, folder: Path) -> dict[str, object]:
     torch.set_num_threads(threads)
     onnx_path = export_onnx(model_path, folder / f"{model_path.stem}.onnx").path
@@ -54,14 +69,17 @@ def trial(model_path: Path, threads: int, repeats: int, folder: Path) -> dict[st
         images = np.random.default_rng(0).random((batch, meta.in_channels, meta.input_size, meta.input_size),
                                                  dtype=np.float32)
         tensor = torch.from_numpy(images)
+        openvino = {"openvino_dynamic": openvino_runner(onnx_path, threads, None),
+                    "openvino_static": openvino_runner(onnx_path, threads, batch)}
+        runs: dict[str, Callable[[], object]] = {"pytorch": lambda: model.score(tensor),
+                                                 "onnxruntime": lambda: ort_model.run(images)}
+        runs.update({name: (lambda run=run: run(images)) for name, run in openvino.items()})
         with torch.no_grad():
-            row[f"pytorch_b{batch}"] = best_ms_per_image(lambda: model.score(tensor), batch, repeats)
-        row[f"onnxruntime_b{batch}"] = best_ms_per_image(lambda: ort_model.run(images), batch, repeats)
+            for name, ms in interleaved_best_ms(runs, batch, repeats).items():
+                row[f"{name}_b{batch}"] = ms
         reference = ort_model.run(images)[meta.default_map]
-        for name, static in (("openvino_dynamic", None), ("openvino_static", batch)):
-            run = openvino_runner(onnx_path, threads, static)
-            row[f"{name}_b{batch}"] = best_ms_per_image(lambda: run(images), batch, repeats)
-            span = float(reference.max() - reference.min()) or 1.0
+        span = float(reference.max() - reference.min()) or 1.0
+        for name, run in openvino.items():
             row[f"{name}_b{batch}_max_diff_rel"] = float(np.abs(run(images) - reference).max()) / span
     return row
 

@@ -21,8 +21,9 @@ from core.models.base import AnomalyModel
 EXPORTED, NOT_EXPORTABLE, EXPORT_FAILED = "exported", "not exportable", "export failed"
 
 
-def best_ms_per_image(run: Callable[[], object], batch_size: int, repeats: int) -> float:
-    run()  # warm-up: lazy allocations, thread pools
+def best_ms_per_image(run: Callable[[], object], batch_size: int, repeats: int, warm_up: bool = True) -> float:
+    if warm_up:
+        run()  # lazy allocations, thread pools
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
