@@ -22,6 +22,7 @@ EXPORTED, NOT_EXPORTABLE, EXPORT_FAILED = "exported", "not exportable", "export 
 
 
 def best_ms_per_image(run: Callable[[], object], batch_size: int, repeats: int, warm_up: bool = True) -> float:
+    """Milliseconds per image of the fastest of `repeats` calls of `run` on a batch of `batch_size`."""
     if warm_up:
         run()  # lazy allocations, thread pools
     best = float("inf")
