@@ -10,7 +10,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.main_window import MainWindow
+from core.errors import UserError
 from core.export.metadata import read_onnx_meta, read_props
+from core.export.onnx_export import check_method_exportable
 from core.export.runtime import load_onnx_model
 from core.models.registry import get_method
 from windows import scored_window
@@ -69,6 +71,8 @@ def test_what_cannot_export_is_a_dialog(qtbot, monkeypatch: pytest.MonkeyPatch, 
     assert window.model_export.export_file(tiny_model, tmp_path / "m.txt") is None
     assert "must end in .onnx" in window.job_status.errors[-1]
 
+    with pytest.raises(UserError, match="i3ad cannot be exported to ONNX: its test-time procedure is a loop"):
+        check_method_exportable("i3ad")  # the check the dialog shows, from the method's name alone
     monkeypatch.setattr(get_method("ae-ssim").model_cls, "export_blocker", "its test-time loop runs in Python")
     assert window.model_export.export_file(tiny_model, out) is None
     message = window.job_status.errors[-1]
