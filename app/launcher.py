@@ -18,6 +18,11 @@ def has_display() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # at once, without loading torch (seconds from a cold start)
+        import core  # noqa: PLC0415
+
+        print(core.VERSION_TEXT)
+        return 0
     from core.cli import main as cli_main  # noqa: PLC0415 - keeps Qt out of headless runs
 
     opens_path = bool(argv) and not argv[0].startswith("-") and Path(argv[0]).exists()
@@ -28,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     try:
         from app.main_window import run_gui  # noqa: PLC0415
-    except ImportError:
+    except ImportError as exc:
+        if explicit:  # asked for the workbench: say why it cannot open instead of running something else
+            print(f"error: the workbench cannot start: {exc}", file=sys.stderr)
+            return 2
         run_gui = None
     if run_gui is not None and (explicit or has_display()):
         return run_gui(argv)

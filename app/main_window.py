@@ -1,5 +1,5 @@
 """The workbench window: composes the panels as docks and the status bar, wires the menus to the actions
-(opening, projects, inspections and reports, weights import) and remembers its layout."""
+(opening, projects, inspections and reports, model export, weights import) and remembers its layout."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMenu, QTa
 from app.audit_panel import AuditPanel
 from app.compare_panel import ComparePanel
 from app.dataset_panel import DatasetPanel
+from app.model_export import ModelExport
 from app.open_actions import OpenActions
 from app.project_io import Locator, ProjectActions, ProjectParts
 from app.report_actions import ReportActions
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
                                                           self.opening.open_folder, self.job_status.show_error),
                                        self.job_status)
         self.weights = WeightsImport(self, self.runner, self.job_status)
+        self.model_export = ModelExport(self, self.session, self.runner, self.job_status)
 
         self._menus()
         for keys, delta in (("N", 1), ("Right", 1), ("PgDown", 1), ("P", -1), ("Left", -1), ("PgUp", -1)):
@@ -121,6 +123,7 @@ class MainWindow(QMainWindow):
                                       ("&Save project…", "Ctrl+S", self.projects.ask_save),
                                       ("&Inspect folder…", "Ctrl+I", self.reports.ask_inspect),
                                       ("&Export report…", "Ctrl+E", self.reports.ask_export),
+                                      ("Export mo&del…", "Ctrl+Shift+E", self.model_export.ask),
                                       ("Open the &demo dataset", None, self.opening.open_demo)))
         recent_menu = file_menu.addMenu("Recent folders")
         recent_menu.aboutToShow.connect(lambda: self.opening.fill_recent(recent_menu))
@@ -169,13 +172,28 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+START_CHECK = "--start-check"  # open the window, say what is shown, quit (checks an installed or frozen build)
+
+
+def _report_start_and_quit(app: QApplication, window: MainWindow) -> None:
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    print(f"window shown: {window.windowTitle()} {window.width()}x{window.height()} on "
+          f"{app.platformName()}; menus {', '.join(menus)}; {window.machine.backbone_label.text()}", flush=True)
+    window.close()
+    app.quit()
+
+
 def run_gui(argv: list[str]) -> int:
     """`defectlab [gui] [folder | model.safetensors | project.defectlab.json]`: open the workbench; with no
-    argument, the last folder, or the bundled demo the first time."""
+    argument, the last folder, or the bundled demo the first time. `defectlab gui --start-check` opens the
+    window on nothing and quits once it is shown."""
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("DefectLab")
     window = MainWindow()
     window.show()
+    if START_CHECK in argv:
+        QTimer.singleShot(0, lambda: _report_start_and_quit(app, window))
+        return app.exec()
     target = Path(argv[0]).expanduser() if argv else None
     if target is not None and target.name.endswith(PROJECT_SUFFIX):
         QTimer.singleShot(0, lambda: window.open_project(target))

@@ -1,6 +1,7 @@
 """One benchmark run: train one method on one training set, calibrate its label-free thresholds on held-out
 normals and a synthetic-defect split (the code of `defectlab train`), score the test images through
-`defectlab evaluate`'s code path at its metric resolution, and record metrics, speed and memory."""
+`defectlab evaluate`'s code path at its metric resolution, and record metrics, speed (PyTorch, and the
+exported ONNX graph through ONNX Runtime) and memory."""
 
 from __future__ import annotations
 
@@ -12,16 +13,18 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from core.bench.floors import method_spec
+from core.bench.floors import BLUR, method_spec
 from core.bench.profiles import BenchProfile, MethodRun
 from core.bench.scorers import bench_scorers, time_scorers, with_scorers
 from core.bench.system import peak_rss_mb, reset_peak_rss
 from core.data.index import ImageRecord
 from core.data.preprocess import working_image
 from core.device import pick_device
+from core.export.speed import export_and_time
 from core.inference import match_channels
 from core.metrics.operating_point import image_flag_everything_f1, pixel_flag_everything_f1
 from core.metrics.thresholds import false_reject_rate
+from core.modelfile import ModelMeta
 from core.progress import CancelToken, Progress
 from core.training.batches import TrainingImages
 from core.training.observability import TrainingSummary
@@ -133,6 +136,13 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     for name in scorers:
         per_scorer[name]["ms_per_image_b1"] = speed1[name]
         per_scorer[name]["ms_per_image_b8"] = speed8[name]
+    onnx = None
+    if run.method != BLUR and not run.variant and not data.injected:  # each method's own clean run
+        yield Progress("export", 0, 1, message=f"{label}: exporting to ONNX and timing it")
+        meta = ModelMeta(method=run.method, preset=run.preset, config=model.config.to_dict(), in_channels=channels,
+                         input_size=config.input_size, default_map=model.default_map,
+                         map_names=list(model.all_map_names), thresholds=thresholds)
+        onnx = export_and_time(model, meta, (1, 8), profile.timing_repeats)
     audit = None
     if data.injected:
         yield Progress("audit", 0, 1, message=f"{label}: auditing {len(data.train)} training images")
@@ -144,7 +154,7 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
             "config": config.to_dict(), "epochs": planned, "gradient": any(p.is_gradient_phase for p in
                                                                             model.phases()),
             "default_map": scored.default_map, "scorers": per_scorer, "thresholds": thresholds,
-            "common": common, "audit": audit, "observability": summary.summary(),
+            "common": common, "audit": audit, "onnx": onnx, "observability": summary.summary(),
             "flag_everything": {"image_f1": image_flag_everything_f1(test.labels),
                                 "pixel_f1": pixel_flag_everything_f1(test.masks) if test.has_pixels else None},
             "train_seconds": train_seconds, "eval_seconds": eval_seconds,

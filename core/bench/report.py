@@ -59,7 +59,13 @@ def _legend(results: dict[str, Any]) -> list[str]:
         "good test parts the threshold rejects (pixel thresholds: a part is rejected when any pixel of its map "
         "is flagged).",
         "- Speed: best-of-3 forward time per image at batch 1 and 8 (model input size, no file reading). Peak "
-        "RSS is the process's peak during that run.", ""]
+        "RSS is the process's peak during that run.",
+        "- Exported: the `ONNX` columns time the graph `defectlab export` writes for the trained model (the "
+        "default map and the image score, any batch) through ONNX Runtime on the CPU, in the same run right "
+        "after the PyTorch timing and the same way (`core.export.speed`), on each method's `*` row; that row's "
+        "PyTorch columns time the forward pass with all the method's own maps. `not exportable`: the method's "
+        "inference is not one forward pass. Floors, ablation variants and contaminated runs are not exported.",
+        ""]
 
 
 def markdown(results: dict[str, Any]) -> str:

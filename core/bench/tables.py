@@ -18,8 +18,9 @@ METRICS: list[Column] = [
     ("d_image", "Δ image AUROC vs blur (pts)"), ("mean_pool", "mean-pool image AUROC"),
     ("pixel_auroc", "pixel AUROC"), ("d_pixel", "Δ pixel AUROC vs blur (pts)"), ("aupro", "AUPRO"),
     ("f1_max", "image F1-max (oracle)"), ("pixel_f1_max", "pixel F1-max (oracle)"),
-    ("train", "train s (epochs)"), ("b1", "ms/img b1"), ("b8", "ms/img b8"), ("peak", "peak MB")]
-ABLATIONS: list[Column] = [c for c in METRICS if c[0] not in ("f1_max", "b1", "b8", "peak")]
+    ("train", "train s (epochs)"), ("b1", "ms/img b1"), ("b8", "ms/img b8"), ("onnx_b1", "ONNX ms/img b1"),
+    ("onnx_b8", "ONNX ms/img b8"), ("peak", "peak MB")]
+ABLATIONS: list[Column] = [c for c in METRICS if c[0] not in ("f1_max", "b1", "b8", "onnx_b1", "onnx_b8", "peak")]
 THRESHOLDS: list[Column] = [("method", "method"), ("scorer", "scorer")] + [
     col for kind in THRESHOLD_KINDS for col in ((kind, f"{kind}: P / R / F1"), (f"{kind}_frr", f"{kind}: FRR"))]
 AUDIT: list[Column] = [("method", "method"), ("level", "defective share of training"), ("injected", "injected"),
@@ -82,6 +83,17 @@ def _train_cell(run: dict[str, Any]) -> str:
     return f"{run['train_seconds']:.0f} ({run['epochs']:.3g} {unit})"
 
 
+def onnx_cells(run: dict[str, Any], name: str) -> Row:
+    """The exported graph's ms/image at batch 1 and 8 on the default map's row (the graph `defectlab export`
+    writes holds that map), or why there is none; {} on other rows and for runs that were not exported."""
+    onnx = run.get("onnx")
+    if not onnx or name != run["default_map"]:
+        return {}
+    if onnx["status"] != "exported":
+        return {"onnx_b1": onnx["status"], "onnx_b8": onnx["status"]}
+    return {"onnx_b1": _f(onnx["ms_per_image_b1"], 1), "onnx_b8": _f(onnx["ms_per_image_b8"], 1)}
+
+
 def metric_row(run: dict[str, Any], name: str, m: dict[str, Any], floor: dict[str, float | None]) -> Row:
     """All METRICS cells of one (run, scorer); the ablation table shows a subset of them."""
     star = "*" if name == run["default_map"] else ""
@@ -92,7 +104,7 @@ def metric_row(run: dict[str, Any], name: str, m: dict[str, Any], floor: dict[st
             "d_pixel": NA if is_floor else _pts(m.get("pixel_auroc"), floor["pixel_auroc"]),
             "aupro": _f(m.get("aupro")), "f1_max": _f(m["f1_max"]), "pixel_f1_max": _f(m.get("pixel_f1_max")),
             "train": _train_cell(run), "b1": _f(m["ms_per_image_b1"], 1), "b8": _f(m["ms_per_image_b8"], 1),
-            "peak": f"{run['peak_rss_mb']:.0f}"}
+            **onnx_cells(run, name), "peak": f"{run['peak_rss_mb']:.0f}"}
 
 
 def main_rows(ds: dict[str, Any]) -> list[Row]:

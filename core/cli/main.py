@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import core
 from core.cli.bench import add_bench_parser
 from core.cli.progressbar import run_to_end
 from core.cli.weights import add_weights_parser
@@ -245,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="defectlab", description="Labeling-free visual inspection: train "
                                      "unsupervised defect detectors on folders of images.", epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=core.VERSION_TEXT)
     sub = parser.add_subparsers(dest="command", required=True)
     methods = [m.name for m in list_methods()]
 

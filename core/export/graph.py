@@ -20,19 +20,18 @@ def map_output(name: str) -> str:
     return f"map_{name}"
 
 
-def choose_maps(model: AnomalyModel, maps: list[str] | None = None, all_maps: bool = False) -> list[str]:
-    """The maps to export, the default map first: all of the model's maps, or the default one plus `maps`.
-    A map the model does not have is a UserError listing the ones it has."""
+def choose_maps(model: AnomalyModel, maps: list[str] | None = None, all_maps: bool = False,
+                default_map: str | None = None) -> list[str]:
+    """The maps to export, the default map first (the model's, or `default_map`): all of the model's maps,
+    or the default one plus `maps`. A map the model does not have is a UserError listing the ones it has."""
     known = list(model.all_map_names)
-    if all_maps:
-        wanted = known
-    else:
-        wanted = list(maps or [])
-        unknown = [n for n in wanted if n not in known]
-        if unknown:
-            raise UserError(f"{model.method} has no map {', '.join(repr(n) for n in unknown)}; its maps are "
-                            f"{', '.join(known)} (or use --all-maps)")
-    return [model.default_map] + [n for n in dict.fromkeys(wanted) if n != model.default_map]
+    first = default_map or model.default_map
+    wanted = known if all_maps else list(maps or [])
+    unknown = [n for n in [first, *wanted] if n not in known]
+    if unknown:
+        raise UserError(f"{model.method} has no map {', '.join(repr(n) for n in dict.fromkeys(unknown))}; its maps "
+                        f"are {', '.join(known)} (or use --all-maps)")
+    return [first] + [n for n in dict.fromkeys(wanted) if n != first]
 
 
 class ExportGraph(nn.Module):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from core.errors import FileError
 from core.modelfile import ModelMeta, check_meta
@@ -20,6 +21,7 @@ from core.models.base import AnomalyModel
 
 META_KEY = "defectlab_model"
 ONNX_SUFFIX = ".onnx"
+Thresholds = dict[str, dict[str, dict[str, Any]]]  # {map: {kind: Threshold dict}}
 
 
 class OnnxFileError(FileError):
@@ -28,10 +30,12 @@ class OnnxFileError(FileError):
     action = "load ONNX model"
 
 
-def exported_meta(meta: ModelMeta, maps: list[str]) -> ModelMeta:
-    """The model's metadata restricted to the exported maps (their thresholds and score statistics)."""
-    return dataclasses.replace(meta, map_names=list(maps),
-                               thresholds={k: v for k, v in meta.thresholds.items() if k in maps},
+def exported_meta(meta: ModelMeta, maps: list[str], thresholds: Thresholds | None = None) -> ModelMeta:
+    """The model's metadata restricted to the exported maps (their thresholds and score statistics), the
+    first of `maps` as the default map; `thresholds` replace stored ones kind by kind."""
+    merged = {name: {**meta.thresholds.get(name, {}), **(thresholds or {}).get(name, {})} for name in maps}
+    return dataclasses.replace(meta, map_names=list(maps), default_map=maps[0],
+                               thresholds={k: v for k, v in merged.items() if v},
                                score_stats={k: v for k, v in meta.score_stats.items() if k in maps})
 
 

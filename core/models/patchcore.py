@@ -206,9 +206,11 @@ class PatchCore(AnomalyModel):
 
 def _nearest_distance(patches: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     """(P,D) x bank (M,D) -> (P,) Euclidean distance to the nearest bank entry."""
-    # An exported graph takes any batch size, so it cannot fix the number of chunks: one block there.
-    chunks = [patches] if torch.compiler.is_exporting() else patches.split(_QUERY_CHUNK)
-    return torch.cat([torch.cdist(chunk, bank).amin(dim=1) for chunk in chunks])
+    # An exported graph takes any batch size, so it cannot fix the number of chunks: one block there; and
+    # cdist's default picks its kernel by the (batch-dependent) number of patches, so the export names one.
+    if torch.compiler.is_exporting():
+        return torch.cdist(patches, bank, compute_mode="use_mm_for_euclid_dist").amin(dim=1)
+    return torch.cat([torch.cdist(chunk, bank).amin(dim=1) for chunk in patches.split(_QUERY_CHUNK)])
 
 
 def _sampled_patches(n: int, h: int, w: int, keep: int, keep_border: bool) -> torch.Tensor:

@@ -100,6 +100,18 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     assert ae["peak_rss_mb"] > 0 and ae["train_seconds"] > 0 and ae["epochs"] == 2
     blur = next(r for r in runs if r["method"] == BLUR)
     assert set(blur["scorers"]) == {"l2", "ssim"} and 0 <= blur["scorers"]["l2"]["pixel_auroc"] <= 1
+    # the exported graph of each method's clean run, timed in the same run; floors and swept runs are not
+    header = next(line for line in text.splitlines() if line.startswith("| method | scorer | image AUROC |"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    for method, default in (("ae-l2", "l2"), ("patchcore", "nn")):
+        run = next(r for r in runs if r["method"] == method and r["contamination"] == 0)
+        assert run["onnx"]["status"] == "exported"
+        row = next(line for line in text.splitlines() if line.startswith(f"| {method} | {default}* |"))
+        cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|"))))
+        for batch in (1, 8):
+            assert run["onnx"][f"ms_per_image_b{batch}"] > 0
+            assert cells[f"ONNX ms/img b{batch}"] == f"{run['onnx'][f'ms_per_image_b{batch}']:.1f}"
+    assert blur["onnx"] is None and all(r["onnx"] is None for r in runs if r["contamination"] > 0)
     assert results["dirty"] in (True, False, None) and results["commit"]
 
     # the same results as the DifferNet split with an ablation variant: published rows and the ablation

@@ -20,6 +20,16 @@ def test_help_lists_commands(capsys: pytest.CaptureFixture[str]):
         assert command in out
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import core  # noqa: PLC0415
+
+    assert launcher_main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"defectlab {core.__version__}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.strip() == f"defectlab {core.__version__}"
+
+
 def test_bad_input_gives_clear_error_and_exit_code(capsys: pytest.CaptureFixture[str], tmp_path: Path):
     assert main(["train", "--data", str(tmp_path / "missing")]) == 2
     assert "missing' is neither an existing path" in capsys.readouterr().err
