@@ -93,7 +93,7 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     config = dataclasses.replace(config, in_channels=channels)
     if profile.epochs is not None and "epochs" not in run.overrides:
         config = dataclasses.replace(config, epochs=profile.epochs)
-    training = TrainingImages(images, config.policy, config.augment)
+    training = TrainingImages(images, config.policy, config.augment, config.rotate90)
     torch.manual_seed(profile.seed)
     model = spec.model_cls(config)
     options = TrainOptions(seed=profile.seed, device=profile.device)

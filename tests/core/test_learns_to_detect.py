@@ -118,7 +118,8 @@ def train(case: Case, seed: int = SEED, trained: bool = True) -> AnomalyModel:
             model.set_reference(torch.from_numpy(normals[0]))
         return model.eval()
     images = [np.round(im * 255.0).astype(np.uint8) for im in normals]
-    training = TrainingImages(images, ResizePolicy("resize", case.size), model.config.augment)
+    training = TrainingImages(images, ResizePolicy("resize", case.size), model.config.augment,
+                              model.config.rotate90)
     for _ in fit(model, training, TrainOptions(seed=seed, device="cpu")):
         pass
     return model.eval()

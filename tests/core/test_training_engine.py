@@ -104,7 +104,7 @@ def test_two_phases_with_frozen_module_run_in_order():
         if p.phase == "stage2" and encoder_after_stage1 is None:
             encoder_after_stage1 = {k: v.clone() for k, v in model.encoder.state_dict().items()}
         seen.append(p.phase)
-    assert seen == ["stage1", "stage1", "stage2", "stage2", "done"]
+    assert seen == ["stage1", "stage1", "stage2", "stage2", "perceptual_stats", "perceptual_stats", "done"]
     for key, value in model.encoder.state_dict().items():
         assert torch.equal(value, encoder_after_stage1[key]), key
 
