@@ -34,7 +34,6 @@ from core.models import build_model
 from core.models.base import AnomalyModel
 from core.scoring.maps import l2_map, ssim_residual_map
 from core.scoring.msfr import msfr_map
-from core.scoring.perceptual import perceptual_map
 from core.synth.defects import DEFECTS
 from core.synth.textures import TEXTURES
 from core.training.batches import TrainingImages
@@ -139,9 +138,8 @@ def method_auroc(model: AnomalyModel, images: np.ndarray, masks: np.ndarray) -> 
 def _own_scorer(model: AnomalyModel) -> Scorer | None:
     """The method's default map computed from a given reconstruction; None for methods that do not
     reconstruct (PatchCore) or whose map is a plain residual (covered by the generic scorers)."""
-    if model.method == "trustmae":
-        backbone = model.config.perceptual_backbone
-        return lambda m, x, r: perceptual_map(x, r, backbone) * l2_map(x, r)
+    if model.method == "trustmae":  # its own calibrated perceptual distance, on the blurred "reconstruction"
+        return lambda m, x, r: m.perceptual_distance(x, r) * l2_map(x, r)
     if model.method == "cmaae":
         return msfr_map
     return None
