@@ -19,6 +19,7 @@ from core.report import RunInfo
 from core.report.from_session import iter_session_report
 from core.workflow import PredictRequest, predict_folder
 from core.workflow.heldout import held_out_records
+from core.workflow.steps import steps_of_image
 from core.workflow.train import normal_training_records
 
 RESULT_BATCH = 16  # cached results handed to the GUI together
@@ -124,6 +125,14 @@ def inspect_job(model: Path, folder: Path, report: Path, device: str = "auto") -
                                  keep_maps=True, report=report)
         store = ResultStore.open(model, folder)  # maps on disk; an inspection always scores (it writes a report)
         yield from compact_stream(predict_folder(request, cancel), lambda _record: True, store)
+    return run
+
+
+def steps_job(model: Path, image: Path, device: str = "auto") -> Factory:
+    """The intermediate steps of one image's inference (core.workflow.steps); each step's Progress carries its
+    StepImage as result."""
+    def run(cancel: CancelToken) -> Iterator[Progress]:
+        yield from steps_of_image(model, image, device, cancel)
     return run
 
 

@@ -42,7 +42,7 @@ class MainWindow(QMainWindow):
         self.session = Session(self)
         self.runner = JobRunner(self)
 
-        self.viewer = ResultViewer(self.session)
+        self.viewer = ResultViewer(self.session, self.runner, lambda: self.training.device.currentText())
         self.dataset = DatasetPanel(self.session, self.runner)
         self.training = TrainingPanel(self.session, self.runner, self.settings)
         self.thresholds = ThresholdPanel(self.session)

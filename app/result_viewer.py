@@ -1,18 +1,22 @@
 """Result viewer: input, reconstruction and every error map of the current image, side by side or overlaid
-on the input, with colorbars, predicted-defect and ground-truth contours, and a mouse readout."""
+on the input, with colorbars, predicted-defect and ground-truth contours, and a mouse readout; for models
+whose inference is iterative, the iteration view of the current image (app.steps_view)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QSlider, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from app.image_panes import PaneGrid, as_display
 from app.session import Session
+from app.steps_view import StepsView
 from app.widgets import shrinkable
+from app.worker import JobRunner
 from core.result_store import LoadedMaps, load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, MaskMismatchError, read_image, read_mask
@@ -21,7 +25,11 @@ INPUT, RECON = "input", "reconstruction"
 
 
 class ResultViewer(QWidget):
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    """`runner` and `device` (the device to compute on, e.g. the training panel's choice) enable the iteration
+    view; without them the viewer shows results only."""
+
+    def __init__(self, session: Session, runner: JobRunner | None = None, device: Callable[[], str] | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.image: np.ndarray | None = None  # (H,W) or (H,W,3) float in [0,1]
@@ -42,6 +50,12 @@ class ResultViewer(QWidget):
         self.readout = QLabel("Open a folder and pick an image.")
         shrinkable(self.readout).setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.grid = PaneGrid(columns=3)
+        self.steps = StepsView(session, runner, device or (lambda: "auto")) if runner is not None else None
+        self.iterations = QPushButton("Iterations")
+        self.iterations.setCheckable(True)
+        self.iterations.setToolTip("Step through the current image's inference: what each iteration "
+                                   "generated afresh and the image after it")
+        self.iterations.setVisible(False)
 
         bar = QHBoxLayout()
         bar.addWidget(QLabel("View:"))
@@ -50,11 +64,19 @@ class ResultViewer(QWidget):
         bar.addWidget(self.opacity)
         bar.addWidget(self.show_pred)
         bar.addWidget(self.show_truth)
+        bar.addWidget(self.iterations)
         bar.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
-        layout.addWidget(self.grid, 1)
+        if self.steps is not None:
+            split = QSplitter(Qt.Orientation.Vertical)
+            split.addWidget(self.grid)
+            split.addWidget(self.steps)
+            self.steps.hide()
+            layout.addWidget(split, 1)
+        else:
+            layout.addWidget(self.grid, 1)
         layout.addWidget(self.readout)
 
         self.mode.currentIndexChanged.connect(self.refresh)
@@ -67,6 +89,10 @@ class ResultViewer(QWidget):
         session.thresholdsChanged.connect(self._update_titles)
         session.modelChanged.connect(self.refresh)
         session.resultsChanged.connect(self._results_changed)
+        if self.steps is not None:
+            self.iterations.toggled.connect(self._toggle_steps)
+            session.modelChanged.connect(self._model_changed)
+            session.currentChanged.connect(self._current_changed)
         self._build()
 
     # ------------------------------------------------------------------------------------------ projects
@@ -84,6 +110,28 @@ class ResultViewer(QWidget):
         for key, box in (("show_predicted", self.show_pred), ("show_truth", self.show_truth)):
             if isinstance(state.get(key), bool):
                 box.setChecked(state[key])
+
+    # ------------------------------------------------------------------------------------------ iterations
+    def _model_changed(self) -> None:
+        assert self.steps is not None
+        available = self.steps.available()
+        self.iterations.setVisible(available)
+        if not available:
+            self.iterations.setChecked(False)
+        elif self.iterations.isChecked():
+            self.steps.start()
+
+    def _toggle_steps(self, on: bool) -> None:
+        assert self.steps is not None
+        self.steps.setVisible(on)
+        if on:
+            self.steps.start()
+        else:
+            self.steps.cancel()
+
+    def _current_changed(self) -> None:
+        if self.steps is not None and self.iterations.isChecked() and self.steps.path != self.session.current:
+            self.steps.start()
 
     # ------------------------------------------------------------------------------------------ building
     def map_names(self) -> list[str]:

@@ -80,7 +80,9 @@ def check_method(name: str, train_records: list[ImageRecord], test_records: list
     raw = load(train_records, paper.policy, steps_per_phase * paper.batch_size)
     channels = 3 if any(im.shape[0] == 3 for im in raw) else 1
     images = [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in raw]
-    config = type(paper).from_dict({**paper.to_dict(), "in_channels": channels, "epochs": epochs})
+    # A preset that counts its training in iterations (I3AD: 500,000) gets the same budget in steps.
+    counted = {"iterations": steps_per_phase} if paper.to_dict().get("iterations") else {}
+    config = type(paper).from_dict({**paper.to_dict(), "in_channels": channels, "epochs": epochs, **counted})
     torch.manual_seed(0)
     model = spec.model_cls(config)
     training = TrainingImages(images, config.policy, config.augment)

@@ -74,6 +74,10 @@ _ABLATIONS = (
     MethodRun("cmaae", variant="MAM", overrides={"memory": "mam"}, scorers=("msfr", "l1"), sweep=False),
     MethodRun("cmaae", variant="concat", overrides={"fusion": "concat"}, scorers=("msfr", "l1"), sweep=False),
     MethodRun("cmaae", variant="one stage", overrides={"two_stage": False}, scorers=("msfr", "l1"), sweep=False),
+    # The reference as the paper has it (uniform patch sampling, raw distances), and each border fix alone.
+    MethodRun("patchcore", variant="paper-literal", overrides={"keep_border": False, "position_norm": False},
+              sweep=False),
+    MethodRun("patchcore", variant="w/o position norm", overrides={"position_norm": False}, sweep=False),
 )
 
 _DIFFERNET_NOTE = ("magnetic_tile split as in the published DifferNet / PatchCore results (see the dataset's "
@@ -86,7 +90,8 @@ FULL = BenchProfile(
               DatasetRun("mtd_differnet", note=_DIFFERNET_NOTE, sweep=False, ablations=False)),
     methods=(MethodRun(BLUR, sweep=False), MethodRun("ae-l2", sweep=False), MethodRun("ae-ssim"),
              MethodRun("patchcore", sweep=False), MethodRun("trustmae"), MethodRun("memae"),
-             MethodRun("cmaae", sweep=False)) + _ABLATIONS,
+             MethodRun("cmaae", sweep=False), MethodRun("ndpnet", sweep=False), MethodRun("i3ad", sweep=False)
+             ) + _ABLATIONS,
     # One rule for every gradient-trained method: 25 epochs, the fast presets' own count for AE, MemAE and
     # TrustMAE (CMA-AE's preset has 12; here it gets 25 too, split between its two stages).
     epochs=25,

@@ -101,6 +101,23 @@ class FeatureScale:
     receptive_field: int
 
 
+@dataclass
+class Step:
+    """One step of an iterative inference, for a batch of N images (N,C,S,S) in [0,1].
+
+    `mask` (N,1,S,S) in {0,1} marks the pixels this step generated afresh, `reconstruction` (N,C,S,S) in
+    [0,1] is the image after the step, `maps` holds the step's anomaly maps {name: (N,1,S,S)}. `index` counts
+    from 0; `total` is the most steps the inference can take (it may stop earlier).
+    """
+
+    name: str
+    index: int
+    total: int
+    mask: torch.Tensor
+    reconstruction: torch.Tensor
+    maps: dict[str, torch.Tensor]
+
+
 class AnomalyModel(nn.Module):
     """Base of every method. Inputs are images (N,C,S,S) in [0,1] at `config.input_size`."""
 
@@ -125,9 +142,14 @@ class AnomalyModel(nn.Module):
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError
 
-    def training_losses(self, batch: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+    def training_losses(self, batch: torch.Tensor, phase: str) -> dict[str, Any]:
         """Scalar losses for one batch (N,C,S,S). Keys named by the phase's optimizers are minimized;
-        every other key is only logged."""
+        every other key is only logged.
+
+        A minimized key may instead hold a callable without arguments that returns such a dict (holding at
+        least that key): the engine calls it only when that optimizer's turn comes, after the earlier
+        optimizers of the step have updated their weights, and logs every tensor it returns. An adversarial
+        method uses it to step its discriminator first and then its generator against the updated one."""
         raise NotImplementedError
 
     def collect(self, batch: torch.Tensor, phase: str) -> None:
@@ -142,6 +164,11 @@ class AnomalyModel(nn.Module):
         """Anomaly maps {name: (N,1,S,S)} and the reconstruction (N,C,S,S) in [0,1], or None for
         methods that do not reconstruct."""
         raise NotImplementedError
+
+    def steps(self, batch: torch.Tensor) -> Iterator[Step] | None:
+        """The intermediate steps of `predict` for images (N,C,S,S) in [0,1], one `Step` at a time (so a
+        caller can show progress and stop between steps), or None for methods whose inference is one pass."""
+        return None
 
     @property
     def all_map_names(self) -> tuple[str, ...]:

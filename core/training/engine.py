@@ -8,7 +8,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -50,7 +50,7 @@ def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
     model.to(device)
     batch_size = model.config.batch_size
     per_epoch = images.steps_per_epoch(batch_size)
-    schedule = [(phase, phase.epochs * per_epoch) for phase in model.phases()]
+    schedule = [(phase, phase.length(per_epoch)) for phase in model.phases()]
     total = sum(steps for _, steps in schedule)
 
     resumed = _resume_point(model, options)
@@ -141,16 +141,27 @@ def _train_step(model: AnomalyModel, phase: Phase, optimizers: list[torch.optim.
             model.collect(batch, phase.name)
         return {}
     losses = model.training_losses(batch, phase.name)
-    values = {name: float(value.detach()) for name, value in losses.items()}
+    values = _checked(losses, phase, step)
+    for i, (spec, opt) in enumerate(zip(phase.optimizers, optimizers)):
+        loss = losses[spec.loss]
+        if callable(loss):  # computed now: it must see the weights the earlier optimizers just updated
+            late = loss()
+            values.update(_checked(late, phase, step))
+            loss = late[spec.loss]
+        opt.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=i < len(optimizers) - 1)
+        opt.step()
+    return values
+
+
+def _checked(losses: dict[str, Any], phase: Phase, step: int) -> dict[str, float]:
+    """The float value of every tensor loss; TrainingDiverged when one is NaN or infinite."""
+    values = {name: float(value.detach()) for name, value in losses.items() if torch.is_tensor(value)}
     bad = [name for name, value in values.items() if not math.isfinite(value)]
     if bad:
         raise TrainingDiverged(
             f"loss {', '.join(bad)} became {values[bad[0]]} at step {step + 1} (phase '{phase.name}'); "
             "training stopped. Try a lower learning rate, or check the images for constant/corrupt content.")
-    for i, (spec, opt) in enumerate(zip(phase.optimizers, optimizers)):
-        opt.zero_grad(set_to_none=True)
-        losses[spec.loss].backward(retain_graph=i < len(optimizers) - 1)
-        opt.step()
     return values
 
 

@@ -147,11 +147,13 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
     fit_started = time.perf_counter()
     training_images = TrainingImages(uint8_images, config.policy, config.augment, config.rotate90)
     summary = TrainingSummary(training_images.steps_per_epoch(config.batch_size))  # the last epoch
+    steps = 0
     for progress in fit(model, training_images, options, cancel):
         summary.add(progress)
         yield progress
         if progress.phase == "cancelled":
             return
+        steps = progress.step
     fit_seconds = time.perf_counter() - fit_started
 
     device = pick_device(options.device)
@@ -167,7 +169,8 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
                   **({"excluded": sorted(str(p) for p in excluded)} if excluded else {}),
                   "fit_seconds": round(fit_seconds, 1), "total_seconds": round(time.perf_counter() - started, 1),
                   "device": describe_device(device), **({"perceptual_backbone": perceptual} if perceptual else {}),
-                  "observability": summary.summary(),
+                  "observability": summary.summary(), "train_steps": steps,
+                  **({"model_stats": stats} if (stats := model.training_stats()) else {}),
                   "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     )
     save_model(out, model.cpu(), meta)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from core.data.preprocess import ResizePolicy
 from core.metrics.thresholds import Threshold
 from core.modelfile import ModelMeta, load_model, save_model
-from core.models.patchcore import PatchCore, _gaussian_blur, greedy_coreset
+from core.models.patchcore import PatchCore, _gaussian_blur, _half_of, _sampled_patches, greedy_coreset
 from core.models.registry import build_model, get_method
+from core.training.batches import TrainingImages
+from core.training.engine import TrainOptions, fit
 
 
 def test_greedy_coreset_covers_every_cluster() -> None:
@@ -65,4 +69,72 @@ def test_registered_and_model_file_round_trip(tmp_path: Path) -> None:
     loaded, _ = load_model(path)
     assert torch.equal(loaded.memory_bank, model.memory_bank)
     x = torch.rand(1, 1, 64, 64)
+    assert torch.allclose(loaded.predict(x)[0]["nn"], model.predict(x)[0]["nn"])
+
+
+def _framed(n: int, seed: int, size: int = 64, band: int = 8) -> np.ndarray:
+    """uint8 (n,1,size,size): a calm texture inside a band whose brightness and noise change per image,
+    as the edge of a part or the background around it does."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        image = 0.5 + 0.02 * rng.standard_normal((size, size))
+        frame = rng.uniform(0.1, 0.9) + 0.15 * rng.standard_normal((size, size))
+        edge = np.ones((size, size), bool)
+        edge[band:-band, band:-band] = False
+        image[edge] = frame[edge]
+        out.append(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)[None])
+    return np.stack(out)
+
+
+def _trained(**changes: object) -> PatchCore:
+    model = build_model("patchcore", input_size=64, batch_size=8, **changes)
+    assert isinstance(model, PatchCore)
+    images = TrainingImages(list(_framed(48, seed=0)), ResizePolicy("resize", 64), augment=False)
+    for _ in fit(model, images, TrainOptions(seed=0, device="cpu")):
+        pass
+    return model
+
+
+def test_sampled_patches_keep_every_border_patch() -> None:
+    idx = _sampled_patches(3, 8, 10, keep=5, keep_border=True)
+    ring = {i for i in range(80) if i // 10 in (0, 7) or i % 10 in (0, 9)}
+    assert idx.shape == (3, len(ring) + 5)
+    for row in idx.tolist():
+        assert ring <= set(row) and len(set(row)) == len(row)
+    assert _sampled_patches(2, 8, 10, keep=5, keep_border=False).shape == (2, 5)
+
+
+def test_half_of_depends_only_on_the_pixels() -> None:
+    images = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    halves = [_half_of(im) for im in images]
+    assert halves == [_half_of(im.clone()) for im in images]
+    assert 16 < sum(halves) < 48  # both halves get images
+
+
+def test_position_norm_lets_the_defect_not_the_varying_border_decide_the_image_score() -> None:
+    normalised, raw = _trained(), _trained(position_norm=False)
+    assert [p.name for p in normalised.phases()] == ["collect", "position"]
+    assert normalised.position_mean.shape == (1, 1, 8, 8) and bool((normalised.position_std > 0).all())
+    assert raw.position_mean.numel() == 0
+    good = torch.from_numpy(_framed(8, seed=1)).float() / 255
+    defective = good.clone()
+    defective[:, :, 28:36, 28:36] += 0.25  # a spot in the calm interior, fainter than the border's swings
+    outcome = {}
+    for model, name in ((normalised, "position_norm"), (raw, "raw")):
+        maps = model.predict(torch.cat([good, defective]))[0]["nn"]
+        scores = maps.flatten(1).amax(1)
+        outcome[name] = bool(scores[8:].min() > scores[:8].max())
+    # Raw distances of normal parts peak as high in the varying border as the spot does; z-scores do not.
+    assert outcome == {"position_norm": True, "raw": False}, outcome
+
+
+def test_position_statistics_survive_the_model_file(tmp_path: Path) -> None:
+    model = _trained()
+    meta = ModelMeta(method="patchcore", preset="fast", config=model.config.to_dict(), in_channels=1,
+                     input_size=64, default_map="nn", map_names=["nn"], thresholds={})
+    loaded, _ = load_model(save_model(tmp_path / "pc.safetensors", model, meta))
+    assert torch.equal(loaded.position_std, model.position_std)
+    assert torch.equal(loaded.bank_half, model.bank_half)
+    x = torch.rand(2, 1, 64, 64)
     assert torch.allclose(loaded.predict(x)[0]["nn"], model.predict(x)[0]["nn"])

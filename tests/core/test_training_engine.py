@@ -118,3 +118,44 @@ def test_seconds_per_step_times_a_copy_and_leaves_the_model_untouched():
     seconds = seconds_per_step(model, _images(), phase, steps=2, device="cpu")
     assert 0 < seconds < 60
     assert all(torch.equal(before[k], v) for k, v in _weights(model).items())
+
+
+def test_a_phase_with_fixed_steps_runs_that_many_batches_whatever_the_data():
+    model = _model()
+    model.phases = lambda: (Phase("iterations", 99, (OptimizerSpec("total", (), 1e-3),), steps=5),)
+    values = [p for p in fit(model, _images(), TrainOptions(device="cpu")) if p.phase == "iterations"]
+    assert [p.step for p in values] == [1, 2, 3, 4, 5] and values[-1].total == 5  # 2 batches per epoch
+
+
+def test_a_callable_loss_is_computed_after_the_earlier_optimizer_stepped():
+    """A discriminator-then-generator order: the generator's loss must read the updated decoder weights,
+    and its logged values join the step's losses."""
+    model = _model(epochs=1)
+    seen: dict[str, torch.Tensor] = {}
+    original = model.training_losses
+
+    def losses(batch, phase):
+        first = original(batch, phase)
+
+        def late():
+            seen["decoder"] = next(model.decoder.parameters()).detach().clone()
+            out = original(batch, phase)
+            return {"second": out["total"], "second_l2": out["l2"]}
+        return {**first, "second": late}
+    model.training_losses = losses
+    model.phases = lambda: (Phase("train", 1, (OptimizerSpec("total", ("decoder",), 1e-2),
+                                              OptimizerSpec("second", ("encoder",), 1e-2))),)
+    before = next(model.decoder.parameters()).detach().clone()
+    values = [p for p in fit(model, _images(), TrainOptions(device="cpu")) if p.phase == "train"]
+    assert not torch.equal(seen["decoder"], before)  # the decoder had already stepped when `late` ran
+    assert "second_l2" in values[0].losses and "second" in values[0].losses
+
+
+def test_a_callable_loss_that_diverges_stops_with_the_same_message():
+    model = _model(epochs=1)
+    original = model.training_losses
+    model.training_losses = lambda batch, phase: {
+        **original(batch, phase), "late": lambda: {"late": original(batch, phase)["total"] * float("inf")}}
+    model.phases = lambda: (Phase("train", 1, (OptimizerSpec("total", (), 1e-3), OptimizerSpec("late", (), 1e-3))),)
+    with pytest.raises(TrainingDiverged, match=r"loss late became inf at step 1"):
+        _run(model, _images(), TrainOptions(device="cpu"))

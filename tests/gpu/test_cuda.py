@@ -33,6 +33,8 @@ TINY: dict[str, dict[str, Any]] = {
     "patchcore": dict(input_size=64),
     "ndpnet": dict(input_size=64, widths=(4, 4, 8, 8, 8), ffm_channels=4, epochs=2,
                    feature_network="efficientnet"),
+    "i3ad": dict(input_size=64, cnum=8, discriminator_width=0.125, test_iterations=3, tune_images=2,
+                 tune_iterations=2),
 }
 
 
