@@ -246,8 +246,11 @@ class AnomalyModel(nn.Module):
 
     @property
     def calibrates_perceptual(self) -> bool:
-        """Whether training ends with `calibrate_perceptual` (reconstructing methods, calibration not "none")."""
-        return self.reconstructs and self.config.perceptual_calibration != "none"
+        """Whether this model needs `calibrate_perceptual`: it reconstructs, its calibration is not "none" and
+        one of its maps (own or added scorers) is a perceptual one. Training ends with it; the benchmark
+        runs it after adding post-hoc scorers."""
+        return (self.reconstructs and self.config.perceptual_calibration != "none"
+                and any(name.startswith("perceptual") for name in self.all_map_names))
 
     @torch.no_grad()
     def calibrate_perceptual(self, batches: Iterable[torch.Tensor]) -> Iterator[int]:

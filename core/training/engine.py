@@ -94,7 +94,7 @@ def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
         done_steps = phase_start = phase_end
     _restore_trainable(model)
     if model.calibrates_perceptual:
-        yield from _calibrate_perceptual(model, images, options, device, cancel)
+        yield from calibrate_perceptual(model, images, options, device, cancel)
     model.eval()
     yield Progress("done", total, total, message=f"trained {total} steps")
 
@@ -102,8 +102,8 @@ def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
 PERCEPTUAL_STATS = "perceptual_stats"  # the progress phase of the per-layer perceptual calibration
 
 
-def _calibrate_perceptual(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
-                          device: torch.device, cancel: CancelToken) -> Iterator[Progress]:
+def calibrate_perceptual(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
+                         device: torch.device, cancel: CancelToken) -> Iterator[Progress]:
     """One pass over the training images (the seeded batches of epoch 0) measuring the perceptual layers'
     statistics on normal images (`AnomalyModel.calibrate_perceptual`). Cheap to redo, so a resumed training
     redoes it whole; a cancel leaves the model uncalibrated."""

@@ -174,7 +174,8 @@ def test_model_calibration_is_measured_stored_and_used(tmp_path: Path) -> None:
     from core.models import build_model
 
     torch.manual_seed(0)
-    model = build_model("ae-l2", "fast", input_size=128).eval()
+    assert not build_model("ae-l2", "fast", input_size=128).calibrates_perceptual  # no perceptual map
+    model = build_model("ae-l2", "fast", input_size=128, scorers=("perceptual",)).eval()
     x = torch.rand(2, 1, 128, 128)
     uncalibrated = model.perceptual_distance(x, model.reconstruction(x))
     assert model.calibrates_perceptual and model.perceptual_stats.numel() == 0

@@ -104,7 +104,7 @@ def test_two_phases_with_frozen_module_run_in_order():
         if p.phase == "stage2" and encoder_after_stage1 is None:
             encoder_after_stage1 = {k: v.clone() for k, v in model.encoder.state_dict().items()}
         seen.append(p.phase)
-    assert seen == ["stage1", "stage1", "stage2", "stage2", "perceptual_stats", "perceptual_stats", "done"]
+    assert seen == ["stage1", "stage1", "stage2", "stage2", "done"]
     for key, value in model.encoder.state_dict().items():
         assert torch.equal(value, encoder_after_stage1[key]), key
 
@@ -159,3 +159,12 @@ def test_a_callable_loss_that_diverges_stops_with_the_same_message():
     model.phases = lambda: (Phase("train", 1, (OptimizerSpec("total", (), 1e-3), OptimizerSpec("late", (), 1e-3))),)
     with pytest.raises(TrainingDiverged, match=r"loss late became inf at step 1"):
         _run(model, _images(), TrainOptions(device="cpu"))
+
+
+def test_training_ends_with_the_perceptual_calibration_when_a_perceptual_map_is_scored():
+    model = _model(epochs=1, scorers=("perceptual",))
+    phases = [p.phase for p in fit(model, _images(), TrainOptions(device="cpu"))]
+    assert phases == ["train", "train", "perceptual_stats", "perceptual_stats", "done"]
+    assert model.perceptual_stats.shape == (4, 2, 128, 128) and not model.training
+    uncalibrated = _model(epochs=1, scorers=("perceptual",), perceptual_calibration="none")
+    assert [p.phase for p in fit(uncalibrated, _images(), TrainOptions(device="cpu"))][-2:] == ["train", "done"]
