@@ -11,6 +11,9 @@ import math
 from typing import Any
 
 from core.errors import UserError
+from core.models.blocks import PADDING_MODES
+from core.models.memory import ADDRESSINGS, TRUST_RULES
+from core.scoring.perceptual import BORDERS, CALIBRATIONS
 from core.scoring.pooling import POOLINGS
 from core.scoring.scorers import scorer_names
 
@@ -22,8 +25,11 @@ _POSITIVE_INTS = {
 }
 _SMALL_INTS = {"downsamplings": 10, "residual_blocks": 64, "patch_stride": 4096, "patches_per_image": 1_000_000}
 _POSITIVE_FLOATS = {"lr", "tile_scale", "discriminator_lr", "discriminator_width"}
-_FRACTIONS = {"tile_overlap": (0.0, 0.95), "stage1_share": (0.0, 1.0), "coreset_ratio": (0.0, 1.0)}
-_CHOICES = {"resize_mode": ("resize", "tile"), "pooling": POOLINGS, "in_channels": (1, 3)}
+_FRACTIONS = {"tile_overlap": (0.0, 0.95), "stage1_share": (0.0, 1.0), "coreset_ratio": (0.0, 1.0),
+              "trust_quantile": (0.01, 1.0)}
+_CHOICES = {"resize_mode": ("resize", "tile"), "pooling": POOLINGS, "in_channels": (1, 3),
+            "padding_mode": PADDING_MODES, "perceptual_calibration": CALIBRATIONS, "score_border": BORDERS,
+            "addressing": ADDRESSINGS, "trust_threshold_rule": TRUST_RULES}
 _MAX_NUMBER = 1e9  # any other number (loss weights, margins, ...) beyond this is a typo or damage
 
 

@@ -21,7 +21,6 @@ from core.metrics.curves import auroc
 from core.metrics.summary import image_metrics
 from core.models.base import AnomalyModel, MethodConfig
 from core.models.registry import MethodSpec, get_method
-from core.scoring.maps import RECONSTRUCTION_MAPS
 from core.models.phases import Phase
 
 BLUR = "blur-floor"
@@ -69,7 +68,7 @@ class BlurReconstruction(AnomalyModel):
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         """(N,C,S,S) -> maps {name: (N,1,S,S)}, recon (N,C,S,S)."""
         recon = gaussian_blur(batch, self.config.sigma).clamp(0, 1)  # type: ignore[attr-defined]
-        return {name: RECONSTRUCTION_MAPS[name](batch, recon) for name in self.map_names}, recon
+        return {name: self.residual_map(name, batch, recon) for name in self.map_names}, recon
 
 
 BLUR_SPEC = MethodSpec(BLUR, "no-learning floor: the image reconstructed by a Gaussian blur of itself",

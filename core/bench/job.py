@@ -28,7 +28,7 @@ from core.modelfile import ModelMeta
 from core.progress import CancelToken, Progress
 from core.training.batches import TrainingImages
 from core.training.observability import TrainingSummary
-from core.training.engine import TrainOptions, fit
+from core.training.engine import TrainOptions, calibrate_perceptual, fit
 from core.workflow.audit import audit_recall, score_training_images
 from core.workflow.common import read_batches
 from core.workflow.evaluate import METRIC_MAX_SIDE, THRESHOLD_KINDS, TestScores, map_metrics, score_test_set
@@ -96,7 +96,7 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     config = dataclasses.replace(config, in_channels=channels)
     if profile.epochs is not None and "epochs" not in run.overrides:
         config = dataclasses.replace(config, epochs=profile.epochs)
-    training = TrainingImages(images, config.policy, config.augment)
+    training = TrainingImages(images, config.policy, config.augment, config.rotate90)
     torch.manual_seed(profile.seed)
     model = spec.model_cls(config)
     options = TrainOptions(seed=profile.seed, device=profile.device)
@@ -116,6 +116,12 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     if data.injected:
         scorers = [n for n in scorers if n == model.default_map or n in SWEEP_SCORERS] or scorers[:1]
     scored = with_scorers(model, scorers)
+    if scored.calibrates_perceptual and scored.perceptual_stats.numel() == 0:
+        # Post-hoc perceptual scorers (and the blur floor's) get the statistics training gives its own.
+        for progress in calibrate_perceptual(scored, training, options, device, cancel):
+            if progress.phase != "cancelled":
+                yield progress
+        cancel.raise_if_cancelled()
     settings = CalibrationSettings(seed=profile.seed)
     thresholds, _ = yield from _drain(calibrate(scored, data.val, True, settings, device, cancel), label)
 

@@ -12,6 +12,10 @@ layers" (relu1_1, relu1_2, relu2_1, relu2_2, relu3_1), averaged: choice "vgg16",
 
 The networks are frozen and never part of a model's state dict: they are ImageNet constants, not weights
 a model file should carry.
+
+Border (`border`, on for methods whose `padding_mode` is not "zeros"): both images are reflect-padded by
+`reflect_margin` pixels before the network and every feature map is cropped back to the image, so the
+network's own zero padding lies outside the image and the loss treats border pixels like interior ones.
 """
 
 from __future__ import annotations
@@ -38,6 +42,30 @@ LOSS_STAGE_WEIGHTS = (1 / 4, 1 / 2, 1.0)
 FEATURE_NETWORKS = ("auto", "vgg19", "vgg16", "efficientnet")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+BORDER_CELLS = 2  # reflect margin in cells of the deepest layer
+
+
+def reflect_margin(size: tuple[int, int], deepest_stride: int, cells: int = BORDER_CELLS) -> int:
+    """Reflect margin in pixels for an image of `size` (H, W): `cells` cells of the deepest layer, a whole
+    number of them and at most the shorter side - 1 (the most a reflection can give); 0 when not even one
+    cell fits."""
+    fits = (min(size) - 1) // deepest_stride
+    return deepest_stride * max(0, min(cells, fits))
+
+
+def padded_features(net: nn.Module, x: torch.Tensor, strides: list[int]) -> list[torch.Tensor]:
+    """`net`'s feature maps of images (N,C,H,W), computed on the images reflect-padded by `reflect_margin`
+    and cropped back: feature map i (stride strides[i]) covers exactly the image."""
+    m = reflect_margin(tuple(x.shape[-2:]), max(strides))
+    if m == 0:
+        return net(x)
+    h, w = x.shape[-2:]
+    out = []
+    for f, s in zip(net(F.pad(x, (m, m, m, m), mode="reflect")), strides):
+        out.append(f[..., m // s:m // s + -(-h // s), m // s:m // s + -(-w // s)])
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -82,6 +110,9 @@ class VGGFeatures(nn.Module):
 
         self.layers = layers
         trunk = getattr(import_torchvision().models, arch)(weights=None).features[: layers[-1] + 1]
+        # Output stride of each tapped layer: every max-pool before it halves the resolution.
+        pools = [i for i, layer in enumerate(trunk) if isinstance(layer, nn.MaxPool2d)]
+        self.strides = [2 ** sum(p < index for p in pools) for index in layers]
         state = torch.load(weights, map_location="cpu", weights_only=True)
         trunk.load_state_dict({k[len("features."):]: v for k, v in state.items()
                                if k.startswith("features.") and int(k.split(".")[1]) <= layers[-1]})
@@ -121,15 +152,20 @@ class FeatureLoss:
     """Callable perceptual loss; a plain object (not an nn.Module) so the frozen network stays out of the
     model's parameters, state dict and optimizers."""
 
-    def __init__(self, choice: str = "auto") -> None:
+    def __init__(self, choice: str = "auto", border: bool = False) -> None:
         self.network_name, self.description = resolve_feature_network(choice)
+        self.border = border
 
     def __call__(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         """Scalar loss for images (N,C,H,W) in [0,1]; gradients flow into `recon` only."""
         net, weights = _network(self.network_name)
         net = net.to(x.device)
+
+        def features(images: torch.Tensor) -> list[torch.Tensor]:
+            return padded_features(net, images, list(net.strides)) if self.border else net(images)
+
         with torch.no_grad():
-            targets = net(x)
-        produced = net(recon)
+            targets = features(x)
+        produced = features(recon)
         return sum((w * F.l1_loss(p, t) for w, p, t in zip(weights, produced, targets)),
                    start=recon.new_zeros(()))

@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.base import AnomalyModel, FeatureScale, MethodConfig
-from core.models.blocks import ConvSpec, conv_stack, run_stages, stage_scales, transposed_stack
+from core.models.blocks import ConvSpec, conv_stack, conv_transpose2d, run_stages, stage_scales, transposed_stack
 from core.models.registry import MethodSpec, register
-from core.scoring.maps import RECONSTRUCTION_MAPS
 from core.scoring.ssim import ssim_loss
 from core.models.phases import OptimizerSpec, Phase
 
@@ -35,9 +34,9 @@ class AEConfig(MethodConfig):
     @classmethod
     def paper(cls) -> AEConfig:
         # Bergmann et al.: 128x128 patches, d = 100, batch 128, Adam 2e-4 with weight decay 1e-5,
-        # 200 epochs, rotation/flip augmentation.
+        # 200 epochs, rotation/flip augmentation (rotations taken as multiples of 90 degrees).
         return cls(input_size=128, resize_mode="tile", tile_overlap=0.5, epochs=200, batch_size=128, lr=2e-4,
-                   weight_decay=1e-5, latent_dim=100, augment=True)
+                   weight_decay=1e-5, latent_dim=100, augment=True, rotate90=True)
 
 
 class ConvAutoencoder(AnomalyModel):
@@ -61,16 +60,21 @@ class ConvAutoencoder(AnomalyModel):
         decoder_layers = [ConvSpec(encoder_channels[i], s.kernel, s.stride, s.padding)
                           for i, s in zip(range(len(down) - 1, 0, -1), up[:-1])]
         self._scales = stage_scales([s.channels for s in down], [(s.kernel, s.stride) for s in down], "conv")
-        self.encoder = nn.Sequential(conv_stack(config.in_channels, down),
+        pm = config.padding_mode
+        self.encoder = nn.Sequential(conv_stack(config.in_channels, down, padding_mode=pm),
                                      nn.Conv2d(down[-1].channels, config.latent_dim, 8, 1, 0))
-        self.decoder = nn.Sequential(
+        self.decoder = nn.Sequential(  # the first layer expands the 1x1 code: nothing to pad there
             nn.ConvTranspose2d(config.latent_dim, down[-1].channels, 8, 1, 0), nn.LeakyReLU(0.2, inplace=True),
-            transposed_stack(down[-1].channels, decoder_layers),
-            nn.ConvTranspose2d(down[0].channels, config.in_channels, 4, 2, 1),
+            transposed_stack(down[-1].channels, decoder_layers, padding_mode=pm),
+            conv_transpose2d(down[0].channels, config.in_channels, 4, 2, 1, pm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(self.encoder(x)))
+
+    @torch.no_grad()
+    def reconstruction(self, batch: torch.Tensor) -> torch.Tensor:
+        return self(batch)
 
     def feature_scales(self) -> tuple[FeatureScale, ...]:
         """Every Conv + LeakyReLU layer of the encoder (the 1x1 latent code is not a scale)."""
@@ -91,14 +95,14 @@ class ConvAutoencoder(AnomalyModel):
         recon = self(batch)
         l2 = F.mse_loss(recon, batch)
         if self.loss_name == "ssim":
-            structural = ssim_loss(recon, batch)
+            structural = ssim_loss(recon, batch, border=self.config.score_border)
             return {"total": structural, "ssim": structural, "l2": l2.detach()}
         return {"total": l2, "l2": l2}
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
         recon = self(batch)
-        return {name: RECONSTRUCTION_MAPS[name](batch, recon) for name in self.map_names}, recon
+        return {name: self.residual_map(name, batch, recon) for name in self.map_names}, recon
 
 
 class AutoencoderL2(ConvAutoencoder):

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterable, Iterator
 
 import torch
 from torch import nn
 
 from core.data.preprocess import ResizePolicy
 from core.models.phases import Phase
+from core.scoring.maps import RECONSTRUCTION_MAPS
+from core.scoring.perceptual import LayerStats, layer_scale, perceptual_layers, perceptual_map
 from core.scoring.scorers import extra_maps
+from core.scoring.ssim import ssim_map
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,24 @@ class MethodConfig:
     batch_size: int = 16
     lr: float = 2e-4
     weight_decay: float = 0.0
-    augment: bool = True  # flips and 90-degree rotations; switch off for orientation-fixed products
+    augment: bool = True  # random horizontal and vertical flips of the training crops
+    # Random 90-degree rotations on top (only with `augment`). Off by default: a rotation turns the striation
+    # or grain of an orientation-fixed texture by 90 degrees, which the product never shows; the paper
+    # presets switch it on where the paper rotates.
+    rotate90: bool = False
+    # Padding of the convolutions in the method's networks (core.models.blocks.PADDING_MODES). "reflect"
+    # (default): a border pixel sees a mirrored neighbourhood, statistically like an interior one; "zeros" is
+    # what the papers' networks use, which makes every border reconstruct worse than the interior.
+    padding_mode: str = "reflect"
+    # Normalisation of the perceptual distance's layers (core.scoring.perceptual.CALIBRATIONS), measured on
+    # the training images once training has ended and stored in the model file. "position" (default): each
+    # layer's distance divided by its standard deviation on normal images at that position; "layer": by its
+    # standard deviation over the image; "none": the uncalibrated sum (TrustMAE Eq. 8 as printed).
+    perceptual_calibration: str = "position"
+    # Border rule of the scoring (core.scoring.perceptual.BORDERS): "neutral" (default) gives border pixels
+    # the statistics of interior ones in the SSIM map (full windows only, core.scoring.ssim) and in the
+    # perceptual distance (reflect margin before the network); "padded": the earlier padded windows.
+    score_border: str = "neutral"
     pooling: str = "max_smoothed"  # how an anomaly map becomes an image score
     scorers: tuple[str, ...] = ()  # post-hoc maps from the scorer registry added to the method's own
 
@@ -49,13 +69,24 @@ class MethodConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def legacy_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """What a setting that did not exist yet meant in a stored config without it (older model files and
+        checkpoints): the behaviour those files were trained with, not today's default. Subclasses add their
+        own and call this one."""
+        return {"rotate90": bool(values.get("augment", True)),  # `augment` used to rotate as well
+                "padding_mode": "zeros", "perceptual_calibration": "none", "score_border": "padded"}
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any]) -> MethodConfig:
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise ValueError(f"{cls.__name__} has no setting {', '.join(unknown)}")
+        legacy = {k: v for k, v in cls.legacy_values(values).items() if k in names and k not in values}
+        if "score_border" in legacy and values.get("pooling") == "max_smoothed":
+            legacy["pooling"] = "max_smoothed_padded"  # what "max_smoothed" meant before border-neutral pooling
         # JSON turns tuples into lists; frozen configs keep tuples so they stay hashable.
-        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in {**values, **legacy}.items()}
         return cls(**fixed)
 
 
@@ -103,6 +134,10 @@ class AnomalyModel(nn.Module):
         super().__init__()
         self.config = config
         self._observed: dict[str, float] = {}  # set by training_losses, see `observability`
+        if self.reconstructs:
+            # (L,2,S,S) per-layer, per-position (mean, std) of the perceptual distance on the training images,
+            # measured by `calibrate_perceptual` after training and kept in the model file; empty until then.
+            self.register_buffer("perceptual_stats", torch.zeros(0, 2, 1, 1))
 
     def phases(self) -> tuple[Phase, ...]:
         raise NotImplementedError
@@ -173,4 +208,62 @@ class AnomalyModel(nn.Module):
         return {}
 
     def prepare_for_state(self, state: dict[str, torch.Tensor]) -> None:
-        """Resize buffers whose size is only known after training (e.g. a memory bank) before loading."""
+        """Resize buffers whose size is only known after training (e.g. a memory bank) before loading.
+        Subclasses that override it call this one."""
+        if self.reconstructs:
+            # Files written before the perceptual calibration existed have no stats: uncalibrated.
+            state.setdefault("perceptual_stats", torch.zeros(0, 2, 1, 1))
+            self.perceptual_stats = torch.zeros_like(state["perceptual_stats"])
+
+    # --- scoring helpers shared by the methods ---------------------------------------------------------
+
+    @torch.no_grad()
+    def reconstruction(self, batch: torch.Tensor) -> torch.Tensor | None:
+        """The reconstruction (N,C,S,S) in [0,1] of a batch, or None; methods override it when `predict`
+        does more than reconstruct."""
+        return self.predict(batch)[1]
+
+    @property
+    def perceptual_backbone(self) -> str:
+        """The network of this model's perceptual maps: its `perceptual_backbone` setting, "auto" when it
+        has none or switches its own perceptual map off (the post-hoc scorer still uses one)."""
+        chosen = getattr(self.config, "perceptual_backbone", "auto")
+        return "auto" if chosen == "none" else chosen
+
+    def perceptual_distance(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+        """The perceptual map (N,1,H,W) of x and its reconstruction (N,C,H,W) in [0,1], with this model's
+        border rule and per-layer calibration."""
+        c = self.config
+        scale = layer_scale(getattr(self, "perceptual_stats", None), c.perceptual_calibration, tuple(x.shape[-2:]))
+        return perceptual_map(x, recon, self.perceptual_backbone, c.score_border, scale)
+
+    def residual_map(self, name: str, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+        """A reconstruction residual map (N,1,H,W) of `RECONSTRUCTION_MAPS` ("l1", "l2", "ssim" = 1 - SSIM),
+        the SSIM one with this model's border rule."""
+        if name == "ssim":
+            return 1.0 - ssim_map(x, recon, border=self.config.score_border)
+        return RECONSTRUCTION_MAPS[name](x, recon)
+
+    @property
+    def calibrates_perceptual(self) -> bool:
+        """Whether this model needs `calibrate_perceptual`: it reconstructs, its calibration is not "none" and
+        one of its maps (own or added scorers) is a perceptual one. Training ends with it; the benchmark
+        runs it after adding post-hoc scorers."""
+        return (self.reconstructs and self.config.perceptual_calibration != "none"
+                and any(name.startswith("perceptual") for name in self.all_map_names))
+
+    @torch.no_grad()
+    def calibrate_perceptual(self, batches: Iterable[torch.Tensor]) -> Iterator[int]:
+        """Measure each perceptual layer's distance statistics between normal images (N,C,S,S) in [0,1] and
+        their reconstructions; the stats replace `perceptual_stats`. Yields after each batch (for progress
+        and cancel); the model is in eval mode afterwards."""
+        self.eval()
+        stats = LayerStats()
+        for i, batch in enumerate(batches):
+            recon = self.reconstruction(batch)
+            if recon is None:
+                return
+            stats.update(perceptual_layers(batch, recon.clamp(0, 1), self.perceptual_backbone,
+                                           self.config.score_border))
+            yield i + 1
+        self.perceptual_stats = stats.result().to(self.perceptual_stats.device)

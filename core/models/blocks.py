@@ -1,5 +1,9 @@
 """Building blocks shared by the methods.
 
+- Convolutions whose padding follows a method's `padding_mode` (`conv2d`, `conv_transpose2d`,
+  `PADDING_MODES`): with zero padding every border pixel sees a dark frame that no interior pixel sees, so
+  borders reconstruct worse and a max-pooled image score is decided there; "reflect" gives a border pixel a
+  mirrored neighbourhood instead.
 - Convolution stacks for encoders and decoders (`conv_stack`, `transposed_stack`) and the feature scales of
   a chain of conv stages (`stage_scales`, `run_stages`).
 - TrustMAE's residual encoder and decoder (supplement Table 1), which MemAE uses too (`level_widths`,
@@ -13,11 +17,60 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from core.models.base import AnomalyModel, FeatureScale, MethodConfig
 from core.models.memory import MemoryReadout
 from core.scoring.msfr import receptive_fields
+
+
+PADDING_MODES = ("reflect", "replicate", "zeros")
+
+
+def conv2d(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, padding_mode: str = "zeros",
+           bias: bool = True) -> nn.Conv2d:
+    """nn.Conv2d padded with `padding_mode` (one of PADDING_MODES); the parameters are named as in a plain
+    Conv2d, so model files of either mode hold the same tensors."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"unknown padding_mode {padding_mode!r}; choose one of {', '.join(PADDING_MODES)}")
+    return nn.Conv2d(cin, cout, kernel, stride, padding, bias=bias, padding_mode=padding_mode)
+
+
+class PaddedConvTranspose2d(nn.ConvTranspose2d):
+    """A transposed conv without the zero frame: (N,C,h,w) -> the size nn.ConvTranspose2d gives.
+
+    A transposed conv sums, at every output pixel, the contributions of the input pixels whose kernel
+    footprint covers it; at the border some of those lie outside the input, which a plain transposed conv
+    counts as zeros. Here the input is first padded by `margin` pixels with `padding_mode` (enough for every
+    missing contributor: ceil((kernel - 1 - padding) / stride)) and the output is cropped by margin * stride
+    on each side, so every output pixel gets a full set of contributions. Same parameters as the plain
+    layer."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, padding: int, padding_mode: str,
+                 bias: bool = True) -> None:
+        super().__init__(cin, cout, kernel, stride, padding, bias=bias)
+        self.margin = max(0, -(-(kernel - 1 - padding) // stride))
+        self.fill = padding_mode
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        m = min(self.margin, x.shape[-1] - 1, x.shape[-2] - 1) if self.fill == "reflect" else self.margin
+        if m <= 0:
+            return super().forward(x)
+        out = super().forward(F.pad(x, (m, m, m, m), mode=self.fill))
+        crop = m * self.stride[0]
+        return out[..., crop:out.shape[-2] - crop, crop:out.shape[-1] - crop]
+
+
+def conv_transpose2d(cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0,
+                     padding_mode: str = "zeros", bias: bool = True) -> nn.ConvTranspose2d:
+    """A transposed conv for `padding_mode`: the plain layer for "zeros", else `PaddedConvTranspose2d`.
+    Only for layers that read a spatial map: a layer that expands a 1x1 code has no border to pad."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"unknown padding_mode {padding_mode!r}; choose one of {', '.join(PADDING_MODES)}")
+    if padding_mode == "zeros":
+        return nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=bias)
+    return PaddedConvTranspose2d(cin, cout, kernel, stride, padding, padding_mode, bias)
 
 
 @dataclass(frozen=True)
@@ -30,24 +83,27 @@ class ConvSpec:
     padding: int
 
 
-def conv_stack(in_channels: int, layers: list[ConvSpec], slope: float = 0.2) -> nn.Sequential:
+def conv_stack(in_channels: int, layers: list[ConvSpec], slope: float = 0.2, padding_mode: str = "zeros"
+               ) -> nn.Sequential:
     """Conv + LeakyReLU per spec."""
     modules: list[nn.Module] = []
     for spec in layers:
-        modules += [nn.Conv2d(in_channels, spec.channels, spec.kernel, spec.stride, spec.padding),
+        modules += [conv2d(in_channels, spec.channels, spec.kernel, spec.stride, spec.padding, padding_mode),
                     nn.LeakyReLU(slope, inplace=True)]
         in_channels = spec.channels
     return nn.Sequential(*modules)
 
 
-def transposed_stack(in_channels: int, layers: list[ConvSpec], slope: float = 0.2) -> nn.Sequential:
+def transposed_stack(in_channels: int, layers: list[ConvSpec], slope: float = 0.2, padding_mode: str = "zeros"
+                     ) -> nn.Sequential:
     """The mirror of `conv_stack`: stride-1 layers as convs, strided layers as transposed convs."""
     modules: list[nn.Module] = []
     for spec in layers:
         if spec.stride == 1 and spec.kernel % 2 == 1:
-            modules.append(nn.Conv2d(in_channels, spec.channels, spec.kernel, 1, spec.padding))
+            modules.append(conv2d(in_channels, spec.channels, spec.kernel, 1, spec.padding, padding_mode))
         else:
-            modules.append(nn.ConvTranspose2d(in_channels, spec.channels, spec.kernel, spec.stride, spec.padding))
+            modules.append(conv_transpose2d(in_channels, spec.channels, spec.kernel, spec.stride, spec.padding,
+                                            padding_mode))
         modules.append(nn.LeakyReLU(slope, inplace=True))
         in_channels = spec.channels
     return nn.Sequential(*modules)
@@ -92,9 +148,9 @@ def _conv_norm_relu(conv: nn.Module, channels: int, norm: type[nn.Module] = nn.B
 class ResidualBlock(nn.Module):
     """Table 1's residual block: x + ReLU(BN(Conv3x3(x))), shape preserved (N,C,h,w)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, padding_mode: str = "zeros") -> None:
         super().__init__()
-        self.body = _conv_norm_relu(nn.Conv2d(channels, channels, 3, 1, 1), channels)
+        self.body = _conv_norm_relu(conv2d(channels, channels, 3, 1, 1, padding_mode), channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -103,13 +159,15 @@ class ResidualBlock(nn.Module):
 class ResidualEncoder(nn.Module):
     """(N,C,S,S) in [-1,1] -> bottleneck (N,Z,S/2^d,S/2^d). Shared by TrustMAE and MemAE."""
 
-    def __init__(self, in_channels: int, widths: list[int], residual_blocks: int) -> None:
+    def __init__(self, in_channels: int, widths: list[int], residual_blocks: int, padding_mode: str = "zeros"
+                 ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [_conv_norm_relu(nn.Conv2d(in_channels, widths[0], 7, 1, 3), widths[0])]
+        pm = padding_mode
+        layers: list[nn.Module] = [_conv_norm_relu(conv2d(in_channels, widths[0], 7, 1, 3, pm), widths[0])]
         for previous, width in zip(widths[:-1], widths[1:]):
-            layers.append(_conv_norm_relu(nn.Conv2d(previous, width, 3, 2, 1), width))
+            layers.append(_conv_norm_relu(conv2d(previous, width, 3, 2, 1, pm), width))
         self.levels = len(layers)  # stem + down-samplings: the feature scales
-        layers += [ResidualBlock(widths[-1]) for _ in range(residual_blocks)]
+        layers += [ResidualBlock(widths[-1], pm) for _ in range(residual_blocks)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,14 +190,16 @@ class ResidualDecoder(nn.Module):
     The last up-sampling uses instance norm, as Table 1 does.
     """
 
-    def __init__(self, out_channels: int, widths: list[int], residual_blocks: int) -> None:
+    def __init__(self, out_channels: int, widths: list[int], residual_blocks: int, padding_mode: str = "zeros"
+                 ) -> None:
         super().__init__()
-        layers: list[nn.Module] = [ResidualBlock(widths[-1]) for _ in range(residual_blocks)]
+        pm = padding_mode
+        layers: list[nn.Module] = [ResidualBlock(widths[-1], pm) for _ in range(residual_blocks)]
         ups = list(zip(widths[:0:-1], widths[-2::-1]))  # (from, to) per level, deepest first
         for i, (previous, width) in enumerate(ups):
             norm = nn.InstanceNorm2d if i == len(ups) - 1 else nn.BatchNorm2d
-            layers.append(_conv_norm_relu(nn.ConvTranspose2d(previous, width, 4, 2, 1), width, norm))
-        layers += [nn.Conv2d(widths[0], out_channels, 7, 1, 3), nn.Tanh()]
+            layers.append(_conv_norm_relu(conv_transpose2d(previous, width, 4, 2, 1, pm), width, norm))
+        layers += [conv2d(widths[0], out_channels, 7, 1, 3, pm), nn.Tanh()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -170,9 +230,9 @@ class MemoryAutoencoder(AnomalyModel):
         c: Any = config
         check_input_size(self.method, c.input_size, c.downsamplings)
         widths = level_widths(c.base_channels, c.latent_dim, c.downsamplings)
-        self.encoder = ResidualEncoder(c.in_channels, widths, c.residual_blocks)
+        self.encoder = ResidualEncoder(c.in_channels, widths, c.residual_blocks, c.padding_mode)
         self.memory = self.build_memory()
-        self.decoder = ResidualDecoder(c.in_channels, widths, c.residual_blocks)
+        self.decoder = ResidualDecoder(c.in_channels, widths, c.residual_blocks, c.padding_mode)
 
     def build_memory(self) -> nn.Module:
         """The memory on the bottleneck map, from `self.config`."""
@@ -182,6 +242,10 @@ class MemoryAutoencoder(AnomalyModel):
         """(N,C,S,S) in [0,1] -> (reconstruction (N,C,S,S) in [-1,1], MemoryReadout)."""
         readout = self.memory(self.encoder(x * 2.0 - 1.0))
         return self.decoder(readout.features), readout
+
+    @torch.no_grad()
+    def reconstruction(self, batch: torch.Tensor) -> torch.Tensor:
+        return (self(batch)[0] + 1.0) / 2.0
 
     def feature_scales(self) -> tuple[FeatureScale, ...]:
         return self.encoder.scales()

@@ -35,13 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.base import AnomalyModel, FeatureScale, MethodConfig
-from core.models.blocks import run_stages, stage_scales
+from core.models.blocks import conv2d, conv_transpose2d, run_stages, stage_scales
 from core.models.feature_repair import ConcatFusion, FeatureRepair
 from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l1_map
 from core.scoring.msfr import msfr_map
-from core.scoring.perceptual import perceptual_map
 from core.synth.anomalies import gaaga
 from core.models.phases import OptimizerSpec, Phase
 
@@ -65,14 +64,22 @@ class CMAAEConfig(MethodConfig):
     weight_sparsity: float = 0.01  # w2
     beta1: float = 0.5  # Adam beta1 (Table I)
     perceptual_backbone: str = "auto"  # for the "perceptual" map (core.scoring.perceptual); "none": no such map
+    addressing: str = "cosine"  # the MAM's (MemAE's) cosine softmax, or "dot" (core.models.memory)
+    address_temperature: float = 0.0  # softmax temperature; 0: the rule 1 / ln(N - 1); 1: the literal softmax
+
+    @classmethod
+    def legacy_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        return {**super().legacy_values(values), "addressing": "cosine", "address_temperature": 1.0}
 
     @classmethod
     def paper(cls) -> CMAAEConfig:
         # Table I: 64x64 patches, D = 512, batch of 512 patches = 8 images of 512x512 (the paper resizes
         # every image to 512x512), Adam 2e-4 with beta1 0.5. The paper gives neither N nor T1/T2: N = 2000
         # (MemAE's size for its largest data), 200 epochs split evenly between the stages.
+        # The paper names no augmentation (GAAGA's artificial anomalies aside): no flips, no rotations.
         return cls(input_size=512, patch_size=64, base_channels=32, latent_dim=512, memory_slots=2000,
-                   epochs=200, batch_size=8, lr=2e-4, beta1=0.5, pooling="max")
+                   epochs=200, batch_size=8, lr=2e-4, beta1=0.5, pooling="max", augment=False,
+                   address_temperature=1.0)
 
     @classmethod
     def fast(cls) -> CMAAEConfig:
@@ -117,13 +124,13 @@ def stitch_patches(patches: torch.Tensor, images: int, size: int, stride: int) -
 
 # --- encoder / decoder (Table I) ----------------------------------------------------------------------------
 
-def _down(cin: int, cout: int, kernel: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, 1, bias=False), nn.BatchNorm2d(cout),
+def _down(cin: int, cout: int, kernel: int, stride: int, padding_mode: str) -> nn.Sequential:
+    return nn.Sequential(conv2d(cin, cout, kernel, stride, 1, padding_mode, bias=False), nn.BatchNorm2d(cout),
                          nn.LeakyReLU(0.2, inplace=True))
 
 
-def _up(cin: int, cout: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=False),
+def _up(cin: int, cout: int, kernel: int, stride: int, padding: int, padding_mode: str) -> nn.Sequential:
+    return nn.Sequential(conv_transpose2d(cin, cout, kernel, stride, padding, padding_mode, bias=False),
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
@@ -134,15 +141,16 @@ class PatchEncoder(nn.Module):
     otherwise layers 1 and 2 would collapse into one linear map.
     """
 
-    def __init__(self, in_channels: int, base: int, latent: int, patch: int) -> None:
+    def __init__(self, in_channels: int, base: int, latent: int, patch: int, padding_mode: str = "zeros"
+                 ) -> None:
         super().__init__()
-        b = base
+        b, pm = base, padding_mode
         self.blocks = nn.ModuleList([
-            nn.Sequential(nn.Conv2d(in_channels, b, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)),  # P/2
-            _down(b, b, 3, 1),  # P/2
-            _down(b, 2 * b, 4, 2),  # P/4
-            _down(2 * b, 4 * b, 4, 2),  # P/8
-            _down(4 * b, 8 * b, 4, 2),  # P/16
+            nn.Sequential(conv2d(in_channels, b, 4, 2, 1, pm), nn.LeakyReLU(0.2, inplace=True)),  # P/2
+            _down(b, b, 3, 1, pm),  # P/2
+            _down(b, 2 * b, 4, 2, pm),  # P/4
+            _down(2 * b, 4 * b, 4, 2, pm),  # P/8
+            _down(4 * b, 8 * b, 4, 2, pm),  # P/16
             nn.Conv2d(8 * b, latent, patch // 16, 1, 0),  # 1x1, no activation: the code z
         ])
 
@@ -170,16 +178,17 @@ class PatchDecoder(nn.Module):
     The first transposed conv gets BN + ReLU like the others (Table I leaves it blank).
     """
 
-    def __init__(self, out_channels: int, base: int, latent: int, patch: int) -> None:
+    def __init__(self, out_channels: int, base: int, latent: int, patch: int, padding_mode: str = "zeros"
+                 ) -> None:
         super().__init__()
-        b = base
+        b, pm = base, padding_mode
         self.layers = nn.Sequential(
-            _up(latent, 8 * b, patch // 16, 1, 0),  # P/16
-            _up(8 * b, 4 * b, 4, 2, 1),  # P/8
-            _up(4 * b, 2 * b, 4, 2, 1),  # P/4
-            _up(2 * b, b, 4, 2, 1),  # P/2
-            _up(b, b, 3, 1, 1),  # P/2
-            nn.ConvTranspose2d(b, out_channels, 4, 2, 1),  # P
+            _up(latent, 8 * b, patch // 16, 1, 0, "zeros"),  # P/16, from the 1x1 code: nothing to pad
+            _up(8 * b, 4 * b, 4, 2, 1, pm),  # P/8
+            _up(4 * b, 2 * b, 4, 2, 1, pm),  # P/4
+            _up(2 * b, b, 4, 2, 1, pm),  # P/2
+            _up(b, b, 3, 1, 1, pm),  # P/2
+            conv_transpose2d(b, out_channels, 4, 2, 1, pm),  # P
             nn.Tanh(),
         )
 
@@ -204,13 +213,14 @@ class CMAAE(AnomalyModel):
         super().__init__(config)
         _check(config)
         c = config
-        self.encoder = PatchEncoder(c.in_channels, c.base_channels, c.latent_dim, c.patch_size)
-        self.memory = ShrinkageMemory(c.memory_slots, c.latent_dim, 1.0 / c.memory_slots)
+        self.encoder = PatchEncoder(c.in_channels, c.base_channels, c.latent_dim, c.patch_size, c.padding_mode)
+        self.memory = ShrinkageMemory(c.memory_slots, c.latent_dim, 1.0 / c.memory_slots, c.addressing,
+                                      c.address_temperature)
         self.repair: nn.Module | None = None
         if c.memory == "cmam":
             self.repair = (FeatureRepair(c.latent_dim, c.gate_activation) if c.fusion == "gates"
                            else ConcatFusion(c.latent_dim))
-        self.decoder = PatchDecoder(c.in_channels, c.base_channels, c.latent_dim, c.patch_size)
+        self.decoder = PatchDecoder(c.in_channels, c.base_channels, c.latent_dim, c.patch_size, c.padding_mode)
         if c.perceptual_backbone == "none":
             self.map_names = ("msfr", "l1")  # per model: the metadata records what this one returns
 
@@ -228,6 +238,10 @@ class CMAAE(AnomalyModel):
             code = self.repair(z.flatten(1), code.flatten(1))[:, :, None, None]
         out = self.decoder(code)
         return stitch_patches(out, x.shape[0], c.input_size, c.stride), readout.weights
+
+    @torch.no_grad()
+    def reconstruction(self, batch: torch.Tensor) -> torch.Tensor:
+        return (self(batch)[0] + 1.0) / 2.0
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config
@@ -250,7 +264,7 @@ class CMAAE(AnomalyModel):
         rec = (recon - (batch * 2.0 - 1.0)).abs().mean()  # in the tanh range [-1,1]
         sparsity = entropy_loss(weights)
         total = self.config.weight_rec * rec + self.config.weight_sparsity * sparsity
-        self._observed = {**addressing_stats(weights),
+        self._observed = {**addressing_stats(weights), "memory_temperature": self.memory.temperature,
                           "weighted_l1": self.config.weight_rec * float(rec.detach()),
                           "weighted_entropy": self.config.weight_sparsity * float(sparsity.detach())}
         return {"total": total, "l1": rec.detach(), "entropy": sparsity.detach()}
@@ -271,7 +285,7 @@ class CMAAE(AnomalyModel):
         recon = (self(batch)[0] + 1.0) / 2.0
         maps = {"msfr": msfr_map(self, batch, recon), "l1": l1_map(batch, recon)}
         if "perceptual" in self.map_names:
-            maps["perceptual"] = perceptual_map(batch, recon, self.config.perceptual_backbone)
+            maps["perceptual"] = self.perceptual_distance(batch, recon)
         return maps, recon
 
     def training_stats(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ renormalization, and the loss MSE + 0.0002 * addressing entropy. Scored by the p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,6 @@ from core.models.base import MethodConfig
 from core.models.blocks import MemoryAutoencoder
 from core.models.memory import ShrinkageMemory, addressing_stats, entropy_loss
 from core.models.registry import MethodSpec, register
-from core.scoring.maps import l1_map, l2_map, ssim_residual_map
 from core.models.phases import OptimizerSpec, Phase
 
 
@@ -30,11 +30,19 @@ class MemAEConfig(MethodConfig):
     memory_slots: int = 128  # M
     shrink_threshold: float = 1.0 / 128  # lambda; Gong et al. use 1/M .. 3/M
     entropy_weight: float = 0.0002
+    addressing: str = "cosine"  # Gong's cosine softmax, or "dot" (core.models.memory.ADDRESSINGS)
+    address_temperature: float = 0.0  # softmax temperature; 0: the rule 1 / ln(M - 1); 1: Gong's literal softmax
+
+    @classmethod
+    def legacy_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        return {**super().legacy_values(values), "addressing": "cosine", "address_temperature": 1.0}
 
     @classmethod
     def paper(cls) -> MemAEConfig:
-        # TrustMAE supplement, Appendix B: 256x256, 200 epochs, Adam 1e-4, M = 128, Z = 256.
-        return cls(input_size=256, epochs=200, batch_size=16, lr=1e-4, pooling="max", augment=True)
+        # TrustMAE supplement, Appendix B: 256x256, 200 epochs, Adam 1e-4, M = 128, Z = 256. It names no
+        # augmentation for this baseline; it gets TrustMAE's (flips and rotations, Appendix A), as compared.
+        return cls(input_size=256, epochs=200, batch_size=16, lr=1e-4, pooling="max", augment=True,
+                   rotate90=True, address_temperature=1.0)
 
     @classmethod
     def fast(cls) -> MemAEConfig:
@@ -53,7 +61,7 @@ class MemAE(MemoryAutoencoder):
 
     def build_memory(self) -> ShrinkageMemory:
         c = self.config
-        return ShrinkageMemory(c.memory_slots, c.latent_dim, c.shrink_threshold)
+        return ShrinkageMemory(c.memory_slots, c.latent_dim, c.shrink_threshold, c.addressing, c.address_temperature)
 
     def phases(self) -> tuple[Phase, ...]:
         c = self.config
@@ -64,15 +72,15 @@ class MemAE(MemoryAutoencoder):
         mse = F.mse_loss(recon, batch * 2.0 - 1.0)
         entropy = entropy_loss(readout.weights)
         total = mse + self.config.entropy_weight * entropy
-        self._observed = {**addressing_stats(readout.weights), "weighted_l2": float(mse.detach()),
+        self._observed = {**addressing_stats(readout.weights), "memory_temperature": self.memory.temperature,
+                          "weighted_l2": float(mse.detach()),
                           "weighted_entropy": self.config.entropy_weight * float(entropy.detach())}
         return {"total": total, "l2": mse.detach(), "entropy": entropy.detach()}
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        recon = (self(batch)[0] + 1.0) / 2.0
-        maps = {"l2": l2_map(batch, recon), "ssim": ssim_residual_map(batch, recon), "l1": l1_map(batch, recon)}
-        return maps, recon
+        recon = self.reconstruction(batch)
+        return {name: self.residual_map(name, batch, recon) for name in self.map_names}, recon
 
 
 register(MethodSpec(MemAE.method, "Memory AE with cosine addressing and hard shrinkage; L2 map "

@@ -12,6 +12,22 @@ Two addressing schemes, each as small pure functions plus one `nn.Module`:
 - MemAE (Gong et al. 2019): softmax over cosine similarity, hard shrinkage with threshold lambda and
   renormalization, and an entropy loss on the addressing weights.
 
+Addressing temperature (MemAE, CMA-AE). Gong's softmax has none: cosine logits lie in [-1, 1], so even a
+feature that sits exactly on one item and is orthogonal to the other N - 1 gives that item only
+e / (e + N - 1) of the weight (2 % at N = 128): the read is an average of the memory, not a lookup, and
+shrinkage at 1/N leaves about half the slots alive. `address_temperature` tau divides the logits;
+tau = 1 is the literal softmax. The default (0 = the rule) is tau = 1 / ln(N - 1), the temperature at
+which that feature reads its item with weight 1/2: the softmax can then select, and shrinkage removes what
+it did not select. `addressing` "dot" uses the plain dot product z . m_i as logits (its rule: tau =
+sqrt(Z), the scaled dot product of attention, which keeps the logits of unit-scale features of size one).
+
+Trust threshold (TrustMAE delta2). The printed delta2 = 20 is a distance on the paper's feature scale,
+which depends on the encoder, Z and the stage of training; at DefectLab's fast preset the fixed value
+pushes no feature at all at initialisation. `trust_threshold_rule` "quantile" (TrustMAE's default here)
+takes delta2 from the data as delta1 is: the `trust_quantile` quantile of this batch's distances to the
+closest item, so the farthest 1 - q of the locations are always ignored and those between their item's
+delta1 and that quantile are pushed; "fixed" uses `trust_threshold` as printed.
+
 Both modules count how much addressing weight each slot received while training (`memory_usage`), which the
 GUI plots and which shows slots that were never used.
 """
@@ -86,6 +102,22 @@ def trust_region_weights(distances: torch.Tensor, trust_threshold: float) -> tup
     return r, delta1
 
 
+TRUST_RULES = ("quantile", "fixed")
+
+
+@torch.no_grad()
+def trust_threshold_for(distances: torch.Tensor, rule: str, fixed: float, quantile: float) -> float:
+    """delta2 for one batch of (P,M) distances: `fixed` for rule "fixed", else the `quantile` quantile of
+    each location's distance to its closest item. A threshold: no gradient."""
+    if rule not in TRUST_RULES:
+        raise ValueError(f"unknown trust_threshold_rule {rule!r}; choose one of {', '.join(TRUST_RULES)}")
+    if rule == "fixed":
+        return float(fixed)
+    if not 0.0 < quantile <= 1.0:
+        raise ValueError(f"trust_quantile must be in (0, 1], got {quantile}")
+    return float(torch.quantile(distances.detach().min(dim=1).values.float(), quantile))
+
+
 def trust_region_loss(distances: torch.Tensor, trust_threshold: float) -> torch.Tensor:
     """Eq. 6: mean over locations of r(z, M^(1)) * ||z - M^(1)||_2, from (P,M) distances.
 
@@ -101,9 +133,10 @@ def trust_region_loss(distances: torch.Tensor, trust_threshold: float) -> torch.
 def trust_region_fractions(distances: torch.Tensor, trust_threshold: float) -> dict[str, float]:
     """Shares of locations the trust region pulls (r = +1), pushes (r = -1) and ignores (r = 0), from (P,M)
     distances; they sum to 1. A push share that stays 0 means delta2 never lets the memory move away."""
-    r, _ = trust_region_weights(distances, trust_threshold)
+    r, delta1 = trust_region_weights(distances, trust_threshold)
     return {"trust_pulled": float((r > 0).float().mean()), "trust_pushed": float((r < 0).float().mean()),
-            "trust_ignored": float((r == 0).float().mean())}
+            "trust_ignored": float((r == 0).float().mean()), "trust_delta1": float(delta1.mean()),
+            "trust_delta2": float(trust_threshold)}
 
 
 @torch.no_grad()
@@ -122,10 +155,28 @@ def addressing_stats(weights: torch.Tensor) -> dict[str, float]:
 
 # --- MemAE (cosine similarity, hard shrinkage, entropy) ---------------------------------------------------
 
-def cosine_addressing(z: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
-    """MemAE: w_i = softmax_i(cos(z, m_i)). (P,Z) x (M,Z) -> (P,M), rows sum to 1."""
+ADDRESSINGS = ("cosine", "dot")
+
+
+def address_temperature_for(addressing: str, temperature: float, slots: int, dim: int) -> float:
+    """The softmax temperature tau actually used: `temperature` when > 0, else the rule of `addressing`
+    (cosine: 1 / ln(slots - 1); dot: sqrt(dim)). See the module docstring."""
+    if addressing not in ADDRESSINGS:
+        raise ValueError(f"unknown addressing {addressing!r}; choose one of {', '.join(ADDRESSINGS)}")
+    if temperature > 0:
+        return float(temperature)
+    return 1.0 / math.log(max(slots - 1, 2)) if addressing == "cosine" else math.sqrt(dim)
+
+
+def cosine_addressing(z: torch.Tensor, memory: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """MemAE: w_i = softmax_i(cos(z, m_i) / tau). (P,Z) x (M,Z) -> (P,M), rows sum to 1; tau = 1 is Gong's."""
     similarity = F.normalize(z, dim=1) @ F.normalize(memory, dim=1).t()
-    return torch.softmax(similarity, dim=1)
+    return torch.softmax(similarity / temperature, dim=1)
+
+
+def dot_addressing(z: torch.Tensor, memory: torch.Tensor, temperature: float) -> torch.Tensor:
+    """w_i = softmax_i(z . m_i / tau). (P,Z) x (M,Z) -> (P,M), rows sum to 1."""
+    return torch.softmax(z @ memory.t() / temperature, dim=1)
 
 
 def hard_shrinkage(weights: torch.Tensor, threshold: float, eps: float = _EPS) -> torch.Tensor:
@@ -219,18 +270,28 @@ class TrustMemory(_Memory):
 
 
 class ShrinkageMemory(_Memory):
-    """MemAE's memory: cosine softmax addressing made sparse by hard shrinkage at `shrink_threshold`."""
+    """MemAE's memory: softmax addressing (`addressing` "cosine" as Gong's, or "dot") at temperature
+    `temperature` (0: the rule of `address_temperature_for`), made sparse by hard shrinkage at
+    `shrink_threshold`."""
 
-    def __init__(self, slots: int, dim: int, shrink_threshold: float) -> None:
+    def __init__(self, slots: int, dim: int, shrink_threshold: float, addressing: str = "cosine",
+                 temperature: float = 1.0) -> None:
         super().__init__(slots, dim)
         if not 0.0 <= shrink_threshold < 1.0:
             raise ValueError(f"shrink_threshold must be in [0, 1), got {shrink_threshold}")
+        if temperature < 0:
+            raise ValueError(f"address_temperature must be 0 (the rule) or positive, got {temperature}")
         self.shrink_threshold = shrink_threshold
+        self.addressing = addressing
+        self.temperature = address_temperature_for(addressing, temperature, slots, dim)
 
     def forward(self, feature_map: torch.Tensor) -> MemoryReadout:
         """(N,Z,h,w) -> readout with features (N,Z,h,w) = w^ M per location."""
         z = _locations(feature_map)
-        weights = cosine_addressing(z, self.items)
+        if self.addressing == "cosine":
+            weights = cosine_addressing(z, self.items, self.temperature)
+        else:
+            weights = dot_addressing(z, self.items, self.temperature)
         if self.shrink_threshold > 0:
             weights = hard_shrinkage(weights, self.shrink_threshold)
         self._record_usage(weights)

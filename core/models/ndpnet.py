@@ -50,7 +50,6 @@ from core.models.phases import OptimizerSpec, Phase
 from core.models.reference_attention import ReferenceAttention, medoid_index
 from core.models.registry import MethodSpec, register
 from core.scoring.maps import l2_map
-from core.scoring.perceptual import perceptual_map
 from core.synth.sources import perlin_replacement
 
 DEFECT_SOURCES = ("procedural", "self", "folder")
@@ -113,14 +112,15 @@ class NDPNet(AnomalyModel):
         super().__init__(config)
         _check(config)
         c = config
-        self.encoder = Encoder(c.in_channels, c.widths)
+        self.encoder = Encoder(c.in_channels, c.widths, c.padding_mode)
         self.rbam = nn.ModuleList(ReferenceAttention(w, c.temperature, tuple(c.patch_sizes), c.ffm_channels)
                                   for w in c.widths[2:])
-        self.decoder = Decoder(c.in_channels, c.widths)
-        self.msdsm = SegmentationHeads(c.widths)
+        self.decoder = Decoder(c.in_channels, c.widths, c.padding_mode)
+        self.msdsm = SegmentationHeads(c.widths, c.padding_mode)
         self.register_buffer("reference", torch.zeros(1, c.in_channels, c.input_size, c.input_size))
         self.register_buffer("reference_ready", torch.zeros((), dtype=torch.bool))
-        self.feature_loss = FeatureLoss(c.feature_network) if c.weight_perceptual > 0 else None
+        self.feature_loss = (FeatureLoss(c.feature_network, c.padding_mode != "zeros") if c.weight_perceptual > 0
+                             else None)
         self._candidates: list[tuple[torch.Tensor, torch.Tensor]] = []  # (descriptors, uint8 images)
         self._folder: list[np.ndarray] | None = None
         if c.perceptual_backbone == "none":
@@ -281,7 +281,7 @@ class NDPNet(AnomalyModel):
             maps[f"am{i + 1}"] = F.interpolate(head, size=size, mode="bilinear", align_corners=False)
         maps["l2"] = l2_map(batch, recon)
         if "perceptual" in self.map_names:
-            maps["perceptual"] = perceptual_map(batch, recon, self.config.perceptual_backbone)
+            maps["perceptual"] = self.perceptual_distance(batch, recon)
         return maps, recon
 
 

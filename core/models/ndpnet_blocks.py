@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.base import FeatureScale
+from core.models.blocks import conv2d, conv_transpose2d
 from core.scoring.msfr import receptive_fields
 
 LEVELS = 5
@@ -25,21 +26,23 @@ FUSION_WEIGHTS = (0.2, 0.2, 0.6)  # lambda_1..3 of Eq. 11
 FILTER_SIZE = 5  # the 5x5 mean and median filters after Eq. 11
 
 
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int, padding: int, act: nn.Module) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), act]
+def _conv_bn(cin: int, cout: int, kernel: int, stride: int, padding: int, act: nn.Module, padding_mode: str
+             ) -> list[nn.Module]:
+    return [conv2d(cin, cout, kernel, stride, padding, padding_mode, bias=False), nn.BatchNorm2d(cout), act]
 
 
 class Encoder(nn.Module):
     """(N,C,S,S) in [-1,1] -> five levels (N,w_l,S/2^(l-1),S/2^(l-1)), l = 1..5."""
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...]) -> None:
+    def __init__(self, in_channels: int, widths: tuple[int, ...], padding_mode: str = "zeros") -> None:
         super().__init__()
         self.layers = [(3, 1)] + [(4, 2)] * (LEVELS - 1)  # (kernel, stride) of each level's first conv
         self.widths = widths
-        levels, cin = [], in_channels
+        levels, cin, pm = [], in_channels, padding_mode
         for width, (kernel, stride) in zip(widths, self.layers):
-            levels.append(nn.Sequential(*_conv_bn(cin, width, kernel, stride, 1, nn.LeakyReLU(0.2, inplace=True)),
-                                        *_conv_bn(width, width, 3, 1, 1, nn.LeakyReLU(0.2, inplace=True))))
+            levels.append(nn.Sequential(
+                *_conv_bn(cin, width, kernel, stride, 1, nn.LeakyReLU(0.2, inplace=True), pm),
+                *_conv_bn(width, width, 3, 1, 1, nn.LeakyReLU(0.2, inplace=True), pm)))
             cin = width
         self.levels = nn.ModuleList(levels)
 
@@ -58,26 +61,29 @@ class Encoder(nn.Module):
                      for i, (w, s, r) in enumerate(zip(self.widths, strides, fields)))
 
 
-def _up(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+def _up(cin: int, cout: int, padding_mode: str) -> list[nn.Module]:
+    return [conv_transpose2d(cin, cout, 4, 2, 1, padding_mode, bias=False), nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True)]
 
 
-def _two_convs(cin: int, cout: int) -> list[nn.Module]:
-    return [*_conv_bn(cin, cout, 3, 1, 1, nn.ReLU(inplace=True)), *_conv_bn(cout, cout, 3, 1, 1, nn.ReLU(inplace=True))]
+def _two_convs(cin: int, cout: int, padding_mode: str = "zeros") -> list[nn.Module]:
+    return [*_conv_bn(cin, cout, 3, 1, 1, nn.ReLU(inplace=True), padding_mode),
+            *_conv_bn(cout, cout, 3, 1, 1, nn.ReLU(inplace=True), padding_mode)]
 
 
 class Decoder(nn.Module):
     """(F5, F4, F3) -> image (N,C,S,S) in [0,1] (sigmoid). F_l are (repaired) level-l features."""
 
-    def __init__(self, out_channels: int, widths: tuple[int, ...]) -> None:
+    def __init__(self, out_channels: int, widths: tuple[int, ...], padding_mode: str = "zeros") -> None:
         super().__init__()
         w1, w2, w3, w4, w5 = widths
-        self.up5 = nn.Sequential(*_up(w5, w4))
-        self.up4 = nn.Sequential(*_two_convs(2 * w4, w4), *_up(w4, w3))
-        self.up3 = nn.Sequential(*_two_convs(2 * w3, w3), *_up(w3, w2))
-        self.up2 = nn.Sequential(*_two_convs(w2, w2), *_up(w2, w1))
-        self.out = nn.Sequential(*_conv_bn(w1, w1, 3, 1, 1, nn.ReLU(inplace=True)),
-                                 nn.Conv2d(w1, out_channels, 3, 1, 1), nn.Sigmoid())
+        pm = padding_mode
+        self.up5 = nn.Sequential(*_up(w5, w4, pm))
+        self.up4 = nn.Sequential(*_two_convs(2 * w4, w4, pm), *_up(w4, w3, pm))
+        self.up3 = nn.Sequential(*_two_convs(2 * w3, w3, pm), *_up(w3, w2, pm))
+        self.up2 = nn.Sequential(*_two_convs(w2, w2, pm), *_up(w2, w1, pm))
+        self.out = nn.Sequential(*_conv_bn(w1, w1, 3, 1, 1, nn.ReLU(inplace=True), pm),
+                                 conv2d(w1, out_channels, 3, 1, 1, pm), nn.Sigmoid())
 
     def forward(self, f5: torch.Tensor, f4: torch.Tensor, f3: torch.Tensor) -> torch.Tensor:
         x = self.up4(torch.cat([self.up5(f5), f4], dim=1))
@@ -88,9 +94,10 @@ class Decoder(nn.Module):
 class SegmentationHeads(nn.Module):
     """MSDSM: head i reads concat(Phi_i(I), Phi_i(I^)) of levels 1-3 -> logits (N,1,H_i,W_i)."""
 
-    def __init__(self, widths: tuple[int, ...]) -> None:
+    def __init__(self, widths: tuple[int, ...], padding_mode: str = "zeros") -> None:
         super().__init__()
-        self.heads = nn.ModuleList(nn.Sequential(*_two_convs(2 * w, w), nn.Conv2d(w, 1, 1)) for w in widths[:3])
+        self.heads = nn.ModuleList(nn.Sequential(*_two_convs(2 * w, w, padding_mode), nn.Conv2d(w, 1, 1))
+                                   for w in widths[:3])
 
     def forward(self, image_features: list[torch.Tensor], recon_features: list[torch.Tensor]) -> list[torch.Tensor]:
         return [head(torch.cat([a, b], dim=1)) for head, a, b in zip(self.heads, image_features, recon_features)]

@@ -27,10 +27,10 @@ from core.models.blocks import MemoryAutoencoder
 from core.models.discriminator import (PatchDiscriminator, feature_matching_loss, hinge_discriminator_loss,
                                        hinge_generator_loss)
 from core.features.loss import FeatureLoss
-from core.models.memory import TrustMemory, addressing_stats, margin_loss, trust_region_fractions, trust_region_loss
+from core.models.memory import (TrustMemory, addressing_stats, margin_loss, trust_region_fractions, trust_region_loss,
+                                trust_threshold_for)
 from core.models.registry import MethodSpec, register
-from core.scoring.maps import l2_map, ssim_residual_map
-from core.scoring.perceptual import available_backbone, perceptual_map, perceptual_mse_map
+from core.scoring.perceptual import available_backbone, perceptual_mse_map
 from core.scoring.ssim import ssim_loss
 from core.models.phases import OptimizerSpec, Phase
 
@@ -44,7 +44,13 @@ class TrustMAEConfig(MethodConfig):
     memory_slots: int = 64  # M
     top_k: int = 3  # k of the sparse addressing
     margin: float = 1.0  # Eq. 4
-    trust_threshold: float = 20.0  # delta2 of Eq. 5
+    trust_threshold: float = 20.0  # delta2 of Eq. 5 with trust_threshold_rule "fixed"
+    # "quantile": delta2 = the trust_quantile quantile of the batch's distances to the closest item (see
+    # core.models.memory); "fixed": trust_threshold as printed. 0.95 ignores the farthest 5 % of locations,
+    # more than the patch-level share of defects in a training set with 40 % defective images (the paper's
+    # highest noise level) whose defects cover up to a tenth of the image (4 %).
+    trust_threshold_rule: str = "quantile"
+    trust_quantile: float = 0.95
     use_gan: bool = True  # hinge GAN + feature matching with the Table 2 discriminator
     discriminator_width: float = 1.0  # scale of Table 2's channel counts
     discriminator_lr: float = 4e-4
@@ -59,17 +65,26 @@ class TrustMAEConfig(MethodConfig):
     weight_trust: float = 1.0
 
     @classmethod
+    def legacy_values(cls, values: dict[str, Any]) -> dict[str, Any]:
+        return {**super().legacy_values(values), "trust_threshold_rule": "fixed"}
+
+    @classmethod
     def paper(cls) -> TrustMAEConfig:
         # Section 3.1 and supplement: 256x256, batch 16, 100 epochs, Adam 1e-4 (G) / 4e-4 (D), M = 64,
-        # Z = 512, k = 3, delta2 = 20, VGG-19 feature loss, flips + rotations; max pooling scored best.
-        return cls(input_size=256, epochs=100, batch_size=16, lr=1e-4, pooling="max", augment=True)
+        # Z = 512, k = 3, delta2 = 20 (fixed), VGG-19 feature loss, Eq. 8's uncalibrated perceptual
+        # distance; max pooling scored best. Appendix A: "horizontal
+        # flips, vertical flips, and random rotations", except for fixed-orientation products (the angles
+        # are not given; here multiples of 90 degrees).
+        return cls(input_size=256, epochs=100, batch_size=16, lr=1e-4, pooling="max", augment=True,
+                   rotate90=True, trust_threshold_rule="fixed", perceptual_calibration="none")
 
     @classmethod
     def fast(cls) -> TrustMAEConfig:
         # 2 CPU cores: 128x128 with 4 down-samplings keeps the paper's 8x8 memory grid (each location still
         # sees 1/8 of the image side); widths / 2, Z = 128. delta2 scales with sqrt(Z) because distances
-        # between Z-dim features grow like sqrt(Z): 20 * sqrt(128 / 512) = 10. No GAN (it doubles the cost
-        # and mostly sharpens), EfficientNet-Lite0 instead of VGG-19 for the feature loss.
+        # between Z-dim features grow like sqrt(Z): 20 * sqrt(128 / 512) = 10 (used with
+        # trust_threshold_rule "fixed"; the default takes delta2 from the distances). No GAN (it doubles the
+        # cost and mostly sharpens), EfficientNet-Lite0 instead of VGG-19 for the feature loss.
         return cls(input_size=128, downsamplings=4, base_channels=16, latent_dim=128, residual_blocks=2,
                    trust_threshold=10.0, use_gan=False, feature_network="efficientnet", epochs=25,
                    batch_size=8, lr=2e-4, pooling="max", augment=True)
@@ -95,7 +110,8 @@ class TrustMAE(MemoryAutoencoder):
     @property
     def feature_loss(self) -> FeatureLoss:
         if self._feature_loss is None:
-            self._feature_loss = FeatureLoss(self.config.feature_network)
+            # The loss network's border follows the model's: reflect margin unless padding_mode is "zeros".
+            self._feature_loss = FeatureLoss(self.config.feature_network, self.config.padding_mode != "zeros")
         return self._feature_loss
 
     def phases(self) -> tuple[Phase, ...]:
@@ -115,11 +131,12 @@ class TrustMAE(MemoryAutoencoder):
         target = batch * 2.0 - 1.0
         recon, readout = self(batch)
         recon01 = (recon + 1.0) / 2.0
+        delta2 = trust_threshold_for(readout.distances, c.trust_threshold_rule, c.trust_threshold, c.trust_quantile)
         parts = {
             "l1": F.l1_loss(recon, target),  # Eq. 10, on the [-1,1] images the network sees
-            "ssim": ssim_loss(recon01, batch),  # Eq. 11 as 1 - SSIM, 11x11 window
+            "ssim": ssim_loss(recon01, batch, border=c.score_border),  # Eq. 11 as 1 - SSIM, 11x11 window
             "margin": margin_loss(readout.distances, c.margin),  # Eq. 4
-            "trust": trust_region_loss(readout.distances, c.trust_threshold),  # Eq. 6
+            "trust": trust_region_loss(readout.distances, delta2),  # Eq. 6
         }
         if c.weight_feature > 0:
             parts["feature"] = self.feature_loss(batch, recon01)  # Eq. 12
@@ -137,16 +154,16 @@ class TrustMAE(MemoryAutoencoder):
         total = sum(weights[name] * value for name, value in parts.items())
         weighted = {f"weighted_{name}": weights[name] * float(value.detach()) for name, value in parts.items()}
         self._observed = {**addressing_stats(readout.weights),
-                          **trust_region_fractions(readout.distances, c.trust_threshold), **weighted}
+                          **trust_region_fractions(readout.distances, delta2), **weighted}
         losses["generator" if self.discriminator is not None else "total"] = total
         return {**losses, **{name: value.detach() for name, value in parts.items()}}
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        recon = (self(batch)[0] + 1.0) / 2.0
-        perceptual = perceptual_map(batch, recon, self.config.perceptual_backbone)
+        recon = self.reconstruction(batch)
+        perceptual = self.perceptual_distance(batch, recon)
         maps = {"trustmae": perceptual_mse_map(batch, recon, perceptual=perceptual), "perceptual": perceptual,
-                "l2": l2_map(batch, recon), "ssim": ssim_residual_map(batch, recon)}
+                "l2": self.residual_map("l2", batch, recon), "ssim": self.residual_map("ssim", batch, recon)}
         return maps, recon
 
     def training_stats(self) -> dict[str, Any]:

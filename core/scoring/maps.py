@@ -21,9 +21,9 @@ def l2_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     return ((x - recon) ** 2).mean(dim=1, keepdim=True)
 
 
-def ssim_residual_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
-    """1 - SSIM, so that structural differences score high (Bergmann et al.)."""
-    return 1.0 - ssim_map(x, recon)
+def ssim_residual_map(x: torch.Tensor, recon: torch.Tensor, border: str = "neutral") -> torch.Tensor:
+    """1 - SSIM, so that structural differences score high (Bergmann et al.); `border` as in `ssim_map`."""
+    return 1.0 - ssim_map(x, recon, border=border)
 
 
 RECONSTRUCTION_MAPS: dict[str, MapFn] = {"l1": l1_map, "l2": l2_map, "ssim": ssim_residual_map}

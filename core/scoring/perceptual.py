@@ -10,6 +10,30 @@ Two networks can play phi:
   upsampled to H x W and summed over layers.
 
 `available_backbone()` says which one `auto` resolves to, so the CLI and model metadata can report it.
+
+Border (`border`, a method's `score_border`). Both networks pad every convolution with zeros, so near the
+image border their features describe a dark frame as much as the image, and the distance between an input
+and its reconstruction there follows other statistics than in the interior (on stationary texture plus
+noise it is about 8 % lower on average). "neutral" (default): the two images are reflect-padded by two cells
+of the deepest layer (2 x 16 = 32 pixels, whole cells, at most the image side - 1;
+`core.features.loss.reflect_margin`) before the network and the map is cropped back, so the zero frame lies
+outside the image and a border pixel sees mirrored texture like an interior one; "padded": the plain
+networks. A border pixel still has fewer distinct neighbours, so its distance varies more: the per-position
+calibration below is what evens that out.
+
+Calibration (`calibration`, a method's `perceptual_calibration`). The layers' distances live on different
+scales: LPIPS learns weights gamma_l for that on human judgements, which normal-only training cannot do.
+What it can do is normalise: `LayerStats` measures each layer's distance between the training images and
+their reconstructions at every position once training has ended (`AnomalyModel.calibrate_perceptual`),
+and the map divides each layer before summing by
+- "position" (default): its standard deviation at that position,
+- "layer": its standard deviation over all positions,
+- "mean": its mean over all positions;
+"none" sums the raw layers (LPIPS's own weights, or 1/C_l for the bundled backbone): the uncalibrated
+distance. Dividing by the standard deviation gives every layer the same spread on normal images, so the
+sum adds evidence in units of normal variation instead of letting the noisiest layer decide; per position
+it does the same for every place of the image, the border included, where the reconstruction is worse and
+fewer distinct pixels feed each feature, so normal variation there no longer sets the image's maximum.
 """
 
 from __future__ import annotations
@@ -22,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.features.loss import reflect_margin
 from core.scoring.maps import l2_map
 from core.weightfiles import find_local, hub_checkpoints, install
 
@@ -32,6 +57,8 @@ LPIPS_NETS = tuple(TRUNK_FILES)
 BUNDLED = "efficientnet-lite0 (bundled)"
 BACKBONES = ("auto", "efficientnet", *(f"lpips-{n}" for n in LPIPS_NETS))
 EFFICIENTNET_STAGES = (1, 2, 3, 4)  # strides 2..16: fine texture up to defect-sized context
+BORDERS = ("neutral", "padded")
+CALIBRATIONS = ("position", "layer", "mean", "none")
 
 
 @lru_cache(maxsize=None)
@@ -102,7 +129,21 @@ def build_lpips(net: str = "alex", random_trunk: bool = False) -> nn.Module:
     return model.eval()
 
 
-class EfficientNetDistance(nn.Module):
+class _LayeredDistance(nn.Module):
+    """A PD network: `layers` gives each layer's distance upsampled to the input size, forward their sum."""
+
+    deepest_stride = 16
+
+    def layers(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N,C,H,W) x2 in [0,1] -> (N,L,H,W), one channel per layer."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(N,C,H,W) x2 in [0,1] -> (N,1,H,W), the uncalibrated PD without border handling."""
+        return self.layers(x, y).sum(dim=1, keepdim=True)
+
+
+class EfficientNetDistance(_LayeredDistance):
     """PD with the bundled EfficientNet-Lite0. (N,C,H,W) x2 in [0,1] -> (N,1,H,W)."""
 
     def __init__(self, stages: tuple[int, ...] = EFFICIENTNET_STAGES) -> None:
@@ -110,29 +151,32 @@ class EfficientNetDistance(nn.Module):
         from core.features.efficientnet import EfficientNetFeatures  # noqa: PLC0415
 
         self.features = EfficientNetFeatures(stages)
+        self.deepest_stride = max(self.features.strides)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def layers(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         feats = self.features(torch.cat([x, y]))  # one pass for both: half the Python overhead
-        out = x.new_zeros(n, 1, *x.shape[-2:])
+        out = []
         for f in feats:
             f = F.normalize(f, dim=1, eps=1e-10)
             d = ((f[:n] - f[n:]) ** 2).mean(dim=1, keepdim=True)
-            out = out + F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return out
+            out.append(F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False))
+        return torch.cat(out, dim=1)
 
 
-class LpipsDistance(nn.Module):
+class LpipsDistance(_LayeredDistance):
     """PD with LPIPS. (N,C,H,W) x2 in [0,1] -> (N,1,H,W); grayscale is replicated to RGB."""
 
     def __init__(self, net: str = "alex", random_trunk: bool = False) -> None:
         super().__init__()
         self.lpips = build_lpips(net, random_trunk)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def layers(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x, y = x.expand(-1, 3, -1, -1), y.expand(-1, 3, -1, -1)
-        return self.lpips(x, y, normalize=True)  # normalize: [0,1] -> [-1,1] as LPIPS expects
+        # normalize: [0,1] -> [-1,1] as LPIPS expects; each layer already carries LPIPS's learned weights
+        _, per_layer = self.lpips(x, y, retPerLayer=True, normalize=True)
+        return torch.cat(per_layer, dim=1)
 
 
 _NETWORKS: dict[str, nn.Module] = {}
@@ -151,14 +195,90 @@ def built_networks() -> list[nn.Module]:
     return list(_NETWORKS.values())
 
 
-def perceptual_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto") -> torch.Tensor:
-    """Spatial perceptual distance, (N,C,H,W) x2 in [0,1] -> (N,1,H,W), higher = more different."""
+def perceptual_layers(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto", border: str = "neutral"
+                      ) -> torch.Tensor:
+    """Each layer's perceptual distance, (N,C,H,W) x2 in [0,1] -> (N,L,H,W), with the border rule."""
     if x.shape != y.shape:
         raise ValueError(f"perceptual_map needs equal shapes, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if border not in BORDERS:
+        raise ValueError(f"unknown perceptual border {border!r}; choose one of {', '.join(BORDERS)}")
     net = perceptual_network(resolve_backbone(backbone))
     if next(net.parameters()).device != x.device:  # moved only when needed: an ONNX trace cannot move it
         net.to(x.device)
-    return net(x, y)
+    m = reflect_margin(tuple(x.shape[-2:]), net.deepest_stride) if border == "neutral" else 0
+    if m == 0:
+        return net.layers(x, y)
+    h, w = x.shape[-2:]
+    padded = net.layers(F.pad(x, (m, m, m, m), mode="reflect"), F.pad(y, (m, m, m, m), mode="reflect"))
+    return padded[..., m:m + h, m:m + w]
+
+
+def layer_scale(stats: torch.Tensor | None, calibration: str, size: tuple[int, int] | None = None
+                ) -> torch.Tensor | None:
+    """The divisor of each layer for `calibration`, from `LayerStats.result()` (L,2,H,W) = (mean, std) per
+    layer and position: "position" -> (L,H,W) per-position standard deviations (for maps of the measured
+    size; per-layer for any other `size`), "layer" -> (L,1,1) standard deviations over all positions,
+    "mean" -> (L,1,1) means; None for "none" or when nothing was measured."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError(f"unknown perceptual calibration {calibration!r}; choose one of {', '.join(CALIBRATIONS)}")
+    if calibration == "none" or stats is None or stats.numel() == 0:
+        return None
+    mean, std = stats[:, 0], stats[:, 1]  # (L,H,W) each
+    layer_mean = mean.mean(dim=(1, 2))
+    layer_std = ((std * std + mean * mean).mean(dim=(1, 2)) - layer_mean * layer_mean).clamp_min(0).sqrt()
+    if calibration == "mean":
+        scale = layer_mean[:, None, None]
+    elif calibration == "position" and (size is None or tuple(size) == tuple(std.shape[-2:])):
+        # A position that never differed on the training images takes its layer's spread: dividing by
+        # ~0 would let it swamp the map on the first pixel that differs at all.
+        scale = torch.where(std > 0, std, layer_std[:, None, None])
+    else:
+        scale = layer_std[:, None, None]
+    positive = scale[scale > 0]  # the same for a layer that never differed anywhere
+    return torch.where(scale > 0, scale, positive.min() if positive.numel() else scale.new_ones(()))
+
+
+def perceptual_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto", border: str = "neutral",
+                   scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Spatial perceptual distance, (N,C,H,W) x2 in [0,1] -> (N,1,H,W), higher = more different.
+
+    `scale`: divisors of the layers, (L,1,1) or (L,H,W) (`layer_scale`); None for the uncalibrated sum."""
+    layers = perceptual_layers(x, y, backbone, border)
+    if scale is not None:
+        if scale.shape[0] != layers.shape[1]:
+            raise ValueError(f"the perceptual calibration has {scale.shape[0]} layers, the network "
+                             f"{resolve_backbone(backbone)} gives {layers.shape[1]}: it was measured with "
+                             "another network; retrain, or set perceptual_calibration to none")
+        layers = layers / scale.to(layers)[None]
+    return layers.sum(dim=1, keepdim=True)
+
+
+class LayerStats:
+    """Running mean and standard deviation of every layer at every position over (N,L,H,W) distance maps
+    of one size."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total: torch.Tensor | None = None
+        self.squares: torch.Tensor | None = None
+
+    def update(self, layers: torch.Tensor) -> None:
+        values = layers.detach().double()
+        if self.total is not None and self.total.shape != values.shape[1:]:
+            raise ValueError(f"LayerStats takes maps of one size: {tuple(self.total.shape)} then "
+                             f"{tuple(values.shape[1:])}")
+        total, squares = values.sum(0), (values * values).sum(0)
+        self.total = total if self.total is None else self.total + total
+        self.squares = squares if self.squares is None else self.squares + squares
+        self.count += values.shape[0]
+
+    def result(self) -> torch.Tensor:
+        """(L,2,H,W) float32: mean and std of each layer at each position; (0,2,1,1) when nothing was seen."""
+        if self.total is None or self.squares is None or self.count == 0:
+            return torch.zeros(0, 2, 1, 1)
+        mean = self.total / self.count
+        std = (self.squares / self.count - mean * mean).clamp_min(0.0).sqrt()
+        return torch.stack([mean, std], dim=1).float()
 
 
 def perceptual_mse_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto",

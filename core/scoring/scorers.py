@@ -16,7 +16,7 @@ import torch
 
 from core.registry import Registry
 from core.scoring.msfr import msfr_map, supports_msfr
-from core.scoring.perceptual import perceptual_map, perceptual_mse_map
+from core.scoring.perceptual import perceptual_mse_map
 
 ScorerFn = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -81,9 +81,11 @@ def extra_maps(model: Any, names: tuple[str, ...], x: torch.Tensor, recon: torch
     return out
 
 
+# The model's own border rule and per-layer calibration (AnomalyModel.perceptual_distance).
 register_scorer(Scorer("perceptual", "spatial perceptual distance between input and reconstruction",
-                       lambda model, x, recon: perceptual_map(x, recon)))
+                       lambda model, x, recon: model.perceptual_distance(x, recon)))
 register_scorer(Scorer("perceptual_mse", "perceptual distance x per-pixel MSE (TrustMAE's map)",
-                       lambda model, x, recon: perceptual_mse_map(x, recon)))
+                       lambda model, x, recon: perceptual_mse_map(x, recon,
+                                                                  perceptual=model.perceptual_distance(x, recon))))
 register_scorer(Scorer("msfr", "multi-scale feature residual on the model's own encoder (CMA-AE Eq. 14)",
                        lambda model, x, recon: msfr_map(model, x, recon), applies=supports_msfr))

@@ -14,9 +14,11 @@ from core.data.preprocess import ResizePolicy
 
 class TrainingImages:
     """uint8 images (C,H,W) at working resolution: all size x size in resize mode, any size >= size in
-    tile mode (one random size x size crop per image per epoch)."""
+    tile mode (one random size x size crop per image per epoch). `augment`: random horizontal and vertical
+    flips; `rotate90` (with `augment`): also random 90-degree rotations."""
 
-    def __init__(self, images: list[np.ndarray], policy: ResizePolicy, augment: bool) -> None:
+    def __init__(self, images: list[np.ndarray], policy: ResizePolicy, augment: bool, rotate90: bool = False
+                 ) -> None:
         if not images:
             raise ValueError("no training images")
         channels = {im.shape[0] for im in images}
@@ -25,6 +27,7 @@ class TrainingImages:
         self.images = images
         self.policy = policy
         self.augment = augment
+        self.rotate90 = rotate90
         self.channels = channels.pop()
 
     def __len__(self) -> int:
@@ -46,15 +49,17 @@ class TrainingImages:
             left = int(rng.integers(0, image.shape[2] - size + 1))
             crop = image[:, top:top + size, left:left + size]
             if self.augment:
-                crop = _augment(crop, rng)
+                crop = _augment(crop, rng, self.rotate90)
             crops.append(np.ascontiguousarray(crop))
         return torch.from_numpy(np.stack(crops)).float().div_(255.0)
 
 
-def _augment(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random flips and 90-degree rotations (C,S,S) -> (C,S,S)."""
+def _augment(crop: np.ndarray, rng: np.random.Generator, rotate90: bool) -> np.ndarray:
+    """Random flips, and 90-degree rotations when `rotate90`, (C,S,S) -> (C,S,S). The random draws are the
+    same either way, so switching rotations off changes nothing else about a seeded batch."""
     if rng.random() < 0.5:
         crop = crop[:, :, ::-1]
     if rng.random() < 0.5:
         crop = crop[:, ::-1, :]
-    return np.rot90(crop, int(rng.integers(0, 4)), axes=(1, 2))
+    turns = int(rng.integers(0, 4))
+    return np.rot90(crop, turns, axes=(1, 2)) if rotate90 else crop

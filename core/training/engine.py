@@ -93,8 +93,29 @@ def fit(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
         _save(model, optimizers, options, phase_end, phase)
         done_steps = phase_start = phase_end
     _restore_trainable(model)
+    if model.calibrates_perceptual:
+        yield from calibrate_perceptual(model, images, options, device, cancel)
     model.eval()
     yield Progress("done", total, total, message=f"trained {total} steps")
+
+
+PERCEPTUAL_STATS = "perceptual_stats"  # the progress phase of the per-layer perceptual calibration
+
+
+def calibrate_perceptual(model: AnomalyModel, images: TrainingImages, options: TrainOptions,
+                         device: torch.device, cancel: CancelToken) -> Iterator[Progress]:
+    """One pass over the training images (the seeded batches of epoch 0) measuring the perceptual layers'
+    statistics on normal images (`AnomalyModel.calibrate_perceptual`). Cheap to redo, so a resumed training
+    redoes it whole; a cancel leaves the model uncalibrated."""
+    batch_size = model.config.batch_size
+    steps = images.steps_per_epoch(batch_size)
+    batches = (images.batch(0, index, batch_size, options.seed).to(device) for index in range(steps))
+    for done in model.calibrate_perceptual(batches):
+        if cancel.cancelled:
+            model.perceptual_stats = torch.zeros(0, 2, 1, 1, device=device)
+            yield Progress("cancelled", done, steps, message="cancelled while calibrating the perceptual distance")
+            return
+        yield Progress(PERCEPTUAL_STATS, done, steps)
 
 
 def seconds_per_step(model: AnomalyModel, images: TrainingImages, phase: Phase, steps: int = 3,

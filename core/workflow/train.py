@@ -145,7 +145,7 @@ def _train(request: TrainRequest, spec: Any, config: Any, out: Path, ckpt: Path,
         ckpt.unlink(missing_ok=True)
     options = replace(request.options, checkpoint_path=ckpt)
     fit_started = time.perf_counter()
-    training_images = TrainingImages(uint8_images, config.policy, config.augment)
+    training_images = TrainingImages(uint8_images, config.policy, config.augment, config.rotate90)
     summary = TrainingSummary(training_images.steps_per_epoch(config.batch_size))  # the last epoch
     steps = 0
     for progress in fit(model, training_images, options, cancel):

@@ -240,7 +240,7 @@ def test_two_stage_fit_freezes_the_memory_in_stage2() -> None:
             assert set(progress.losses) == {"total", "l1", "entropy"}
         if progress.phase == "stage1":
             after_stage1 = {k: v.clone() for k, v in model.state_dict().items()}
-    assert seen == ["stage1", "stage2", "done"]
+    assert seen == ["stage1", "stage2", "done"]  # no perceptual map (fast preset): no calibration pass
     end = model.state_dict()
     # Stage 1 trained the memory and left the (bypassed) FRM alone.
     assert not torch.equal(start["memory.items"], after_stage1["memory.items"])

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from core.models.memory import (ShrinkageMemory, TrustMemory, cosine_addressing, distance_addressing,
-                                entropy_loss, hard_shrinkage, margin_loss, pairwise_distances, top_k_addressing,
-                                trust_region_loss, trust_region_weights)
+from core.models.memory import (ShrinkageMemory, TrustMemory, address_temperature_for, addressing_stats,
+                                cosine_addressing, distance_addressing, dot_addressing, entropy_loss, hard_shrinkage,
+                                margin_loss, pairwise_distances, top_k_addressing, trust_region_fractions,
+                                trust_region_loss, trust_region_weights, trust_threshold_for)
 
 
 def test_pairwise_distances_by_hand() -> None:
@@ -151,3 +152,90 @@ def test_shrinkage_memory_shapes_sparsity_and_usage() -> None:
     assert torch.allclose(readout.weights.sum(1), torch.ones(18), atol=1e-5)
     assert (readout.weights == 0).any()  # weights below 1/M were shrunk away
     assert sum(memory.memory_usage()) == pytest.approx(1.0)
+
+
+def test_address_temperature_rule_and_literal_value() -> None:
+    # Cosine rule: tau = 1 / ln(N - 1); N = 101 -> 1 / ln(100) = 0.217147. Dot rule: sqrt(Z) = 8 for Z = 64.
+    assert address_temperature_for("cosine", 0.0, 101, 64) == pytest.approx(1 / math.log(100))
+    assert address_temperature_for("dot", 0.0, 101, 64) == pytest.approx(8.0)
+    assert address_temperature_for("cosine", 1.0, 101, 64) == 1.0  # Gong's literal softmax
+    with pytest.raises(ValueError, match="addressing"):
+        address_temperature_for("euclid", 0.0, 8, 8)
+
+
+def test_cosine_addressing_with_temperature_by_hand() -> None:
+    # Cosines (1, 0, -1) at tau = 0.5 -> logits (2, 0, -2): e^2 = 7.389056, 1, e^-2 = 0.135335; sum 8.524391
+    #   -> 0.866813, 0.117311, 0.015876
+    w = cosine_addressing(torch.tensor([[2.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 3.0], [-1.0, 0.0]]), 0.5)
+    assert torch.allclose(w, torch.tensor([[0.866813, 0.117311, 0.015876]]), atol=1e-5)
+
+
+def test_dot_addressing_by_hand() -> None:
+    # z = (1, 2) . items (1, 0), (0, 1), (1, 1) = 1, 2, 3; tau = 1 -> softmax(1, 2, 3) = 0.090031, 0.244728, 0.665241
+    w = dot_addressing(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), 1.0)
+    assert torch.allclose(w, torch.tensor([[0.090031, 0.244728, 0.665241]]), atol=1e-5)
+
+
+def test_rule_temperature_turns_the_cosine_average_into_a_lookup() -> None:
+    """A feature on one of N = 100 mutually orthogonal items: the literal softmax gives that item
+    e / (e + 99) = 2.7 % of the weight; at the rule's temperature it gets 99 / (99 + 99) = 1/2."""
+    items = torch.eye(100)
+    z = items[:1] * 3.0
+    assert cosine_addressing(z, items, 1.0)[0, 0] == pytest.approx(math.e / (math.e + 99), rel=1e-5)
+    rule = address_temperature_for("cosine", 0.0, 100, 100)
+    assert cosine_addressing(z, items, rule)[0, 0] == pytest.approx(0.5, rel=1e-5)
+
+
+def test_rule_temperature_leaves_fewer_slots_after_shrinkage() -> None:
+    """Random features and items (N = 100 > Z = 16): the literal softmax with shrinkage at 1/N reads about
+    half the memory at every location with a top weight of ~3 %; the rule's temperature reads fewer slots
+    with a larger top weight."""
+    g = torch.Generator().manual_seed(0)
+    items, z = torch.randn(100, 16, generator=g), torch.randn(50, 16, generator=g)
+    literal = addressing_stats(hard_shrinkage(cosine_addressing(z, items, 1.0), 1 / 100))
+    rule = addressing_stats(hard_shrinkage(cosine_addressing(z, items, address_temperature_for("cosine", 0.0, 100, 16)),
+                                           1 / 100))
+    assert literal["memory_nonzero"] > 40 and literal["memory_top_weight"] < 0.05
+    assert rule["memory_nonzero"] < 0.75 * literal["memory_nonzero"]
+    assert rule["memory_top_weight"] > 2 * literal["memory_top_weight"]
+
+
+def test_shrinkage_memory_uses_its_addressing_and_temperature() -> None:
+    memory = ShrinkageMemory(slots=3, dim=2, shrink_threshold=0.0, addressing="dot", temperature=1.0)
+    with torch.no_grad():
+        memory.items.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    readout = memory(torch.tensor([1.0, 2.0]).view(1, 2, 1, 1))
+    assert torch.allclose(readout.weights, torch.tensor([[0.090031, 0.244728, 0.665241]]), atol=1e-5)
+    assert ShrinkageMemory(slots=101, dim=4, shrink_threshold=0.01).temperature == 1.0
+    assert ShrinkageMemory(slots=101, dim=4, shrink_threshold=0.01, temperature=0.0).temperature == pytest.approx(
+        1 / math.log(100))
+    with pytest.raises(ValueError, match="address_temperature"):
+        ShrinkageMemory(slots=4, dim=2, shrink_threshold=0.1, temperature=-1.0)
+
+
+def test_trust_threshold_rules_by_hand() -> None:
+    # Distances to the closest item of the five locations of _trust_distances: 1, 3, 5, 10, 30. Their 0.75
+    # quantile (linear interpolation, position 0.75 * 4 = 3) is 10; "fixed" returns the given value.
+    distances = _trust_distances()
+    assert trust_threshold_for(distances, "quantile", 20.0, 0.75) == pytest.approx(10.0)
+    assert trust_threshold_for(distances, "fixed", 20.0, 0.75) == 20.0
+    # With delta2 = 10: rows 0, 1 pulled (<= delta1 3), row 2 pushed (3 < 5 <= 10), row 3 pulled (10 <= 20 =
+    # delta1 of item 1), row 4 ignored.
+    r, _ = trust_region_weights(distances, trust_threshold_for(distances, "quantile", 20.0, 0.75))
+    assert r.tolist() == [1.0, 1.0, -1.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="trust_threshold_rule"):
+        trust_threshold_for(distances, "median", 20.0, 0.5)
+
+
+def test_quantile_rule_pushes_where_the_fixed_threshold_cannot() -> None:
+    """Distances far above the printed delta2 (every feature is far from a fresh memory): the fixed value
+    pushes nothing; the quantile rule pushes the locations between their item's mean and the quantile and
+    ignores the farthest share."""
+    d = torch.linspace(40.0, 60.0, 101)[:, None].repeat(1, 2)  # one item closest for all, delta1 = 50
+    fixed = trust_region_fractions(d, trust_threshold_for(d, "fixed", 20.0, 0.95))
+    assert fixed["trust_pushed"] == 0.0
+    by_rule = trust_region_fractions(d, trust_threshold_for(d, "quantile", 20.0, 0.95))
+    assert by_rule["trust_pulled"] == pytest.approx(51 / 101)  # 40 .. 50
+    assert by_rule["trust_pushed"] == pytest.approx(45 / 101)  # 50.2 .. 59
+    assert by_rule["trust_ignored"] == pytest.approx(5 / 101)  # 59.2 .. 60
+    assert by_rule["trust_delta2"] == pytest.approx(59.0)

@@ -125,8 +125,10 @@ def test_two_step_training_with_gan_changes_parameters(tmp_path: Path) -> None:
     stats = model.training_stats()
     assert len(stats["memory_usage"]) == 8 and sum(stats["memory_usage"]) == pytest.approx(1.0)
     assert "efficientnet" in stats["feature_loss_network"]
-    # The frozen ImageNet network is not part of the model (nor of its files).
-    assert {k.split(".")[0] for k in after} == {"encoder", "memory", "decoder", "discriminator"}
+    # The frozen ImageNet network is not part of the model (nor of its files); its per-layer, per-position
+    # statistics on the training images are (measured once training has ended).
+    assert {k.split(".")[0] for k in after} == {"encoder", "memory", "decoder", "discriminator", "perceptual_stats"}
+    assert after["perceptual_stats"].shape == (4, 2, 64, 64) and progress[-2].phase == "perceptual_stats"
 
 
 def test_model_file_round_trip(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from core.scoring import POOLINGS, gaussian_window, l1_map, l2_map, pool_map, pool_scores, ssim_map, ssim_residual_map
 
@@ -68,9 +69,49 @@ def test_poolings_known_values() -> None:
     # 3x3 mean filter: the hot pixel is spread over 9 pixels -> max 1.
     assert pool_scores(m, "max_smoothed", kernel=3).item() == pytest.approx(1.0)
     assert pool_map(m[0].numpy(), "max") == 9.0
-    assert set(POOLINGS) == {"max", "mean", "max_smoothed"}
+    assert set(POOLINGS) == {"max", "mean", "max_smoothed", "max_smoothed_padded"}
     with pytest.raises(ValueError, match="unknown pooling"):
         pool_scores(m, "median")
+
+
+def test_smoothed_pooling_windows_stay_inside_the_map() -> None:
+    # A hot pixel in the corner: a full 3x3 window inside the map covers it once -> 9 / 9 = 1. The padded
+    # rule also centres a window on the corner, which averages only the 4 pixels inside -> 9 / 4.
+    m = torch.zeros(1, 1, 9, 9)
+    m[0, 0, 0, 0] = 9.0
+    assert pool_scores(m, "max_smoothed", kernel=3).item() == pytest.approx(1.0)
+    assert pool_scores(m, "max_smoothed_padded", kernel=3).item() == pytest.approx(9.0 / 4)
+    # A map smaller than the kernel is one window: its mean.
+    assert pool_scores(m[..., :2, :2], "max_smoothed", kernel=3).item() == pytest.approx(9.0 / 4)
+
+
+def border_share_of_maxima(maps: torch.Tensor, ring: int) -> tuple[float, float]:
+    """(share of maps (N,1,H,W) whose maximum lies within `ring` px of the border, that ring's share of
+    the area). On maps of normal texture with no border excess the first is about the second or less."""
+    edge = torch.ones(maps.shape[-2:], dtype=torch.bool)
+    edge[ring:-ring, ring:-ring] = False
+    at_edge = [bool(m[0][edge].max() > m[0][~edge].max()) for m in maps]
+    return sum(at_edge) / len(at_edge), float(edge.float().mean())
+
+
+def _stationary_pair(n: int = 12, size: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stationary texture (N,1,S,S) and the same plus independent noise: nothing differs at the border."""
+    g = torch.Generator().manual_seed(0)
+    x = F.avg_pool2d(torch.rand(n, 1, size + 2, size + 2, generator=g), 3, stride=1) * 2 - 0.5
+    return x, x + 0.03 * torch.randn(x.shape, generator=g)
+
+
+def test_ssim_map_border_neutral_has_no_border_excess() -> None:
+    x, y = _stationary_pair()
+    neutral_share, area = border_share_of_maxima(1 - ssim_map(x, y), 5)
+    padded_share, _ = border_share_of_maxima(1 - ssim_map(x, y, border="padded"), 5)
+    assert neutral_share <= area < padded_share  # padded windows: fewer distinct pixels, noisier border
+    # Inside, both rules agree; the neutral map keeps the input size.
+    neutral, padded = ssim_map(x, y), ssim_map(x, y, border="padded")
+    assert neutral.shape == padded.shape == (12, 1, 96, 96)
+    assert torch.allclose(neutral[..., 5:-5, 5:-5], padded[..., 5:-5, 5:-5], atol=1e-5)
+    with pytest.raises(ValueError, match="border"):
+        ssim_map(x, y, border="zeros")
 
 
 def test_max_smoothed_prefers_blobs_over_single_pixels() -> None:

@@ -39,9 +39,14 @@ def test_msfr_is_rf_weighted_mean_of_channel_means() -> None:
 
 
 def _by_hand(stage: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """Conv -> [BN with running statistics] -> activation, written out with functional ops."""
+    """Conv (padded by its padding_mode) -> [BN with running statistics] -> activation, written out with
+    functional ops."""
     conv, *rest = list(stage)
-    h = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
+    if conv.padding_mode == "zeros":
+        h = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
+    else:
+        ph, pw = conv.padding
+        h = F.conv2d(F.pad(x, (pw, pw, ph, ph), mode=conv.padding_mode), conv.weight, conv.bias, conv.stride)
     for layer in rest:
         if isinstance(layer, nn.BatchNorm2d):
             h = F.batch_norm(h, layer.running_mean, layer.running_var, layer.weight, layer.bias, False, 0.0,

@@ -159,3 +159,12 @@ def test_a_callable_loss_that_diverges_stops_with_the_same_message():
     model.phases = lambda: (Phase("train", 1, (OptimizerSpec("total", (), 1e-3), OptimizerSpec("late", (), 1e-3))),)
     with pytest.raises(TrainingDiverged, match=r"loss late became inf at step 1"):
         _run(model, _images(), TrainOptions(device="cpu"))
+
+
+def test_training_ends_with_the_perceptual_calibration_when_a_perceptual_map_is_scored():
+    model = _model(epochs=1, scorers=("perceptual",))
+    phases = [p.phase for p in fit(model, _images(), TrainOptions(device="cpu"))]
+    assert phases == ["train", "train", "perceptual_stats", "perceptual_stats", "done"]
+    assert model.perceptual_stats.shape == (4, 2, 128, 128) and not model.training
+    uncalibrated = _model(epochs=1, scorers=("perceptual",), perceptual_calibration="none")
+    assert [p.phase for p in fit(uncalibrated, _images(), TrainOptions(device="cpu"))][-2:] == ["train", "done"]
