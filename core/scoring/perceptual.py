@@ -234,8 +234,11 @@ def layer_scale(stats: torch.Tensor | None, calibration: str, size: tuple[int, i
         scale = torch.where(std > 0, std, layer_std[:, None, None])
     else:
         scale = layer_std[:, None, None]
-    positive = scale[scale > 0]  # the same for a layer that never differed anywhere
-    return torch.where(scale > 0, scale, positive.min() if positive.numel() else scale.new_ones(()))
+    # The same for a layer that never differed anywhere: the smallest positive scale, or 1 when none is.
+    # Written without a data-dependent branch so the map exports as one graph.
+    smallest = torch.where(scale > 0, scale, torch.full_like(scale, float("inf"))).flatten().amin(dim=0)
+    smallest = torch.where(torch.isfinite(smallest), smallest, torch.ones_like(smallest))
+    return torch.where(scale > 0, scale, smallest)
 
 
 def perceptual_map(x: torch.Tensor, y: torch.Tensor, backbone: str = "auto", border: str = "neutral",
