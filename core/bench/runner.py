@@ -19,6 +19,7 @@ from core.bench.job import JobData, run_job
 from core.bench.profiles import BenchProfile, DatasetRun, MethodRun
 from core.bench.sweep import SweepLevel, common_test, plan_levels, remaining_test
 from core.bench.system import source_version
+from core.models.registry import get_method, list_methods
 from core.data.index import index_dataset, resolve_data_root, split_normals
 from core.progress import CancelToken, Progress
 from core.scoring.perceptual import available_backbone
@@ -45,13 +46,17 @@ class PlannedRun:
     fields: dict[str, Any]
 
 
-def code_version() -> str:
-    """What a cached run's numbers depend on in the code: `source_version` (the commit is recorded in the
-    report's provenance, not in the key)."""
-    return "src-" + source_version()
+def code_version(method: str | None = None) -> str:
+    """What a cached run's numbers depend on in the code: `source_version` of the method's own files and
+    everything shared (the commit is recorded in the report's provenance, not in the key). Without a
+    method, or for one that is not registered (the floors), the whole shared code."""
+    module = None
+    if method is not None and method in {spec.name for spec in list_methods()}:
+        module = get_method(method).model_cls.__module__.rsplit(".", 1)[-1]
+    return "src-" + source_version(method_module=module)
 
 
-def _plan_dataset(profile: BenchProfile, ds: DatasetRun, index: int, work_dir: Path, version: str
+def _plan_dataset(profile: BenchProfile, ds: DatasetRun, index: int, work_dir: Path, versions: dict[str, str]
                   ) -> tuple[dict[str, Any], list[PlannedRun]]:
     root = resolve_dataset(ds, work_dir)
     data_index = index_dataset(root)
@@ -81,7 +86,7 @@ def _plan_dataset(profile: BenchProfile, ds: DatasetRun, index: int, work_dir: P
                       "seed": profile.seed, "val_fraction": profile.val_fraction, "metric_max_side": METRIC_MAX_SIDE,
                       "timing_repeats": profile.timing_repeats, "device": profile.device,
                       "target": level.target, "n_normal": len(level.normals), "n_moved": len(level.moved),
-                      "common_test": len(common) if swept else None, "code": version}
+                      "common_test": len(common) if swept else None, "code": versions[run.method]}
             data = JobData(root, level.train, val, remaining_test(test, level), common if swept else None,
                            {r.path for r in level.moved})
             planned.append(PlannedRun(index, level, run, data, label, run_key(fields), fields))
@@ -106,13 +111,14 @@ def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None 
     cache = RunCache(work_dir / "runs")
     started = time.perf_counter()
     version = code_version()
+    versions = {run.method: code_version(run.method) for run in profile.methods}
     results: dict[str, Any] = {"profile": dataclasses.asdict(profile), "datasets": [],
                                "perceptual_backbone": available_backbone(), "metric_max_side": METRIC_MAX_SIDE,
                                "code_version": version}
     plan: list[PlannedRun] = []
     for i, ds in enumerate(profile.datasets):
         yield Progress("data", i, len(profile.datasets), message=f"indexing {ds.name}")
-        entry, runs = _plan_dataset(profile, ds, i, work_dir, version)
+        entry, runs = _plan_dataset(profile, ds, i, work_dir, versions)
         results["datasets"].append(entry)
         plan += runs
     cached = {p.key: cache.load(p.label, p.key) for p in plan} if resume else {}
@@ -141,7 +147,7 @@ def run_bench(profile: BenchProfile, work_dir: Path, cancel: CancelToken | None 
                 yield dataclasses.replace(progress, extra={**progress.extra, "overall": overall})
             job.update({"contamination": planned.level.target, "contamination_achieved": planned.level.achieved,
                         "n_moved_defective": len(planned.level.moved), "n_normal": len(planned.level.normals),
-                        "key": planned.key, "code_version": version})
+                        "key": planned.key, "code_version": planned.fields["code"]})
             cache.save(planned.label, planned.key, planned.fields, job)
             done += 1
             spent += time.perf_counter() - run_started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import platform
@@ -90,15 +91,65 @@ _PRESENTATION = ("core/cli/", "core/bench/report.py", "core/bench/tables.py", "c
                  "core/result_table.py", "core/thumbnails.py", "core/verdicts.py", "core/regions.py")
 
 
-def source_version(root: Path | None = None) -> str:
+def _model_imports(path: Path) -> set[str]:
+    """Names of the core/models modules that the file at `path` imports (absolute imports only, as the
+    package writes them)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "core.models":
+                names.update(alias.name for alias in node.names)
+            elif node.module.startswith("core.models."):
+                names.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[2] for a in node.names if a.name.startswith("core.models."))
+    return names
+
+
+def _registers_a_method(path: Path) -> bool:
+    """Whether the module calls `register(...)` at its top level (one file per method)."""
+    return any(isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+               and isinstance(node.value.func, ast.Name) and node.value.func.id == "register"
+               for node in ast.parse(path.read_text(), filename=str(path)).body)
+
+
+def method_exclusive_files(root: Path | None = None) -> dict[str, set[str]]:
+    """For each method module under core/models: the model files only it depends on (itself and the blocks
+    no other method imports, directly or through other model files), as repository-relative paths."""
+    models = (root or repo_root()) / "core" / "models"
+    imports = {p.stem: _model_imports(p) & {q.stem for q in models.glob("*.py")} for p in models.glob("*.py")}
+
+    def closure(name: str) -> set[str]:
+        seen, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo += imports.get(current, ())
+        return seen
+
+    methods = {p.stem: closure(p.stem) for p in sorted(models.glob("*.py")) if _registers_a_method(p)}
+    exclusive = {}
+    for name, files in methods.items():
+        others = set().union(*(f for other, f in methods.items() if other != name))
+        exclusive[name] = {f"core/models/{stem}.py" for stem in files - others}
+    return exclusive
+
+
+def source_version(root: Path | None = None, method_module: str | None = None) -> str:
     """A 12-hex-digit hash of every Python file under core/ that a benchmark number can depend on (names and
     contents as they are on disk, committed or not). Commits that touch only the GUI, the tests, the docs
-    or the report's presentation keep it, so a long benchmark can be resumed across them."""
+    or the report's presentation keep it, so a long benchmark can be resumed across them.
+
+    With `method_module` (the stem of a method's file under core/models, e.g. "trustmae"), the files only
+    other methods depend on are left out, so changing one method keeps the other methods' cached runs; with
+    None (a run of no registered method, e.g. a floor) every method's own files are left out."""
     root = root or repo_root()
+    others = set().union(*(files for name, files in method_exclusive_files(root).items() if name != method_module))
     digest = hashlib.sha256()
     for path in sorted((root / "core").rglob("*.py")):
         name = path.relative_to(root).as_posix()
-        if not name.startswith(_PRESENTATION):
+        if not name.startswith(_PRESENTATION) and name not in others:
             digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 

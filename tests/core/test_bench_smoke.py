@@ -274,3 +274,24 @@ def test_source_version_follows_result_code_only(tmp_path: Path) -> None:
     assert source_version(tmp_path) == before  # presentation only
     model.write_text("A = 2\n")
     assert source_version(tmp_path) != before
+
+
+def test_source_version_of_a_method_ignores_other_methods_files(tmp_path: Path) -> None:
+    from core.bench.system import method_exclusive_files, source_version
+
+    models = tmp_path / "core" / "models"
+    models.mkdir(parents=True)
+    (models / "base.py").write_text("B = 1\n")
+    (models / "shared_block.py").write_text("from core.models.base import B\n")
+    (models / "own_block.py").write_text("C = 1\n")
+    (models / "first.py").write_text("from core.models.shared_block import B\nfrom core.models import own_block\n"
+                                     "register(1)\n")
+    (models / "second.py").write_text("from core.models.shared_block import B\nregister(2)\n")
+    assert method_exclusive_files(tmp_path) == {
+        "first": {"core/models/first.py", "core/models/own_block.py"}, "second": {"core/models/second.py"}}
+    first, second, floor = (source_version(tmp_path, m) for m in ("first", "second", None))
+    (models / "own_block.py").write_text("C = 2\n")  # only the first method depends on it
+    assert source_version(tmp_path, "first") != first
+    assert (source_version(tmp_path, "second"), source_version(tmp_path, None)) == (second, floor)
+    (models / "shared_block.py").write_text("from core.models.base import B\nD = 1\n")
+    assert source_version(tmp_path, "second") != second and source_version(tmp_path, None) != floor
