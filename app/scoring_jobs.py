@@ -50,8 +50,10 @@ class ScoringJobs(QObject):
             if holder["job"] is not self.job:
                 return  # a cancelled, superseded scoring run
             index = (value.extra or {}).get("index")
-            if index is not None and on_index is not None:
-                on_index(index)
+            if index is not None:
+                self.session.expect_results(len(index.records))
+                if on_index is not None:
+                    on_index(index)
             self._progress(value)
 
         def done(last: Progress) -> None:

@@ -96,6 +96,10 @@ class Session(QObject):
         self.table.clear()
         self.resultsChanged.emit()
 
+    def expect_results(self, count: int) -> None:
+        """A scoring job will add about `count` results: the table makes room for them early."""
+        self.table.expect(count)
+
     def add_results(self, results: list[CachedResult]) -> None:
         for result in results:
             self.results[result.path] = result

@@ -146,12 +146,17 @@ class ThresholdPanel(QWidget):
         self.f1_button.clicked.connect(self.f1_optimal)
         self.reset.clicked.connect(self._reset)
         session.modelChanged.connect(self._model_changed)
-        # New results rebuild the plots in an event-loop turn of their own (coalesced), so a group of results
-        # arriving, the rebuild and the repaint never make one long stall; reading the panel rebuilds first.
+        # New results rebuild the plots in event-loop turns of their own (coalesced): the image scores in one,
+        # the pixel sample in the next, so a group of results arriving, the rebuild and the repaints never make
+        # one long stall. Reading the panel (calibration, F1) completes a pending rebuild first.
         self._rebuild_due = False
+        self._pixels_due = False
         self._rebuild_timer = QTimer(self)
         self._rebuild_timer.setSingleShot(True)
-        self._rebuild_timer.timeout.connect(self._rebuild_if_due)
+        self._rebuild_timer.timeout.connect(self._rebuild_scores_if_due)
+        self._pixel_timer = QTimer(self)
+        self._pixel_timer.setSingleShot(True)
+        self._pixel_timer.timeout.connect(self._rebuild_pixels_if_due)
         session.resultsChanged.connect(self._results_changed)
         session.thresholdsChanged.connect(self.update_thresholds)
         session.reviewsChanged.connect(self.rebuild)
@@ -178,11 +183,29 @@ class ThresholdPanel(QWidget):
         self._rebuild_timer.start(0)
 
     def _rebuild_if_due(self) -> None:
-        if self._rebuild_due:
+        if self._rebuild_due or self._pixels_due:
             self.rebuild()
+
+    def _rebuild_scores_if_due(self) -> None:
+        if self._rebuild_due:
+            self._rebuild_scores()
+            self.update_thresholds()
+            self._pixels_due = True
+            self._pixel_timer.start(0)
+
+    def _rebuild_pixels_if_due(self) -> None:
+        if self._pixels_due and not self._rebuild_due:
+            self._rebuild_pixels()
+            self.update_thresholds()
 
     def rebuild(self) -> None:
         """Recompute the cached arrays and curves after new results or another map."""
+        self._rebuild_scores()
+        self._rebuild_pixels()
+        self.update_thresholds()
+
+    def _rebuild_scores(self) -> None:
+        """Image scores, labels, the image histogram and the curves."""
         self._rebuild_due = False
         name = self.session.thresholds.map_name
         table = self.session.table
@@ -192,24 +215,30 @@ class ThresholdPanel(QWidget):
         self.labels = flags == DEFECTIVE if flags.size and (flags != UNKNOWN).all() else None
         self.known = flags != UNKNOWN
         self.known_labels = flags[self.known] == DEFECTIVE
+        known_scores = self.scores[self.known]
+        self.image_hist.set_groups({"good": known_scores[~self.known_labels],
+                                    "defective": known_scores[self.known_labels],
+                                    "unlabelled": self.scores[~self.known]})
+        self._curves()
+        self._enable()
+
+    def _rebuild_pixels(self) -> None:
+        """The pixel sample of the shown images and its histogram."""
+        self._pixels_due = False
+        name = self.session.thresholds.map_name
+        table = self.session.table
+        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
         evaluation = shown & (table.labels != UNKNOWN)
         self.pixel_labels, self.pixel_values = table.pixels(name, evaluation)
         if not evaluation.any():  # a folder without labels (an inspection): its pixels, unlabelled
             _, self.pixel_values = table.pixels(name, shown)
             self.pixel_labels = np.zeros(self.pixel_values.size, dtype=bool)
-        known_scores = self.scores[self.known]
-        self.image_hist.set_groups({"good": known_scores[~self.known_labels],
-                                    "defective": known_scores[self.known_labels],
-                                    "unlabelled": self.scores[~self.known]})
         has_pixel_truth = self.pixel_labels.any()
         if has_pixel_truth:
             self.pixel_hist.set_groups({"good": self.pixel_values[~self.pixel_labels],
                                         "defective": self.pixel_values[self.pixel_labels]})
         else:
             self.pixel_hist.set_groups({"unlabelled": self.pixel_values})
-        self._curves()
-        self._enable()
-        self.update_thresholds()
 
     def _has_both_classes(self) -> bool:
         return bool(self.known_labels.any()) and bool((~self.known_labels).any())

@@ -24,11 +24,17 @@ class Growing:
     def append(self, values: np.ndarray) -> None:
         end = self.size + values.size
         if end > self._data.size:
-            grown = np.zeros(max(end, 2 * self._data.size), self._data.dtype)
-            grown[:self.size] = self._data[:self.size]
-            self._data = grown
+            self.reserve(max(end, 2 * self._data.size))
         self._data[self.size:end] = values
         self.size = end
+
+    def reserve(self, capacity: int) -> None:
+        """Make room for `capacity` values now (a no-op when there is room): one copy while the array is small
+        instead of doubling copies of a large one. Unused capacity costs no memory (zeroed pages are lazy)."""
+        if capacity > self._data.size:
+            grown = np.zeros(capacity, self._data.dtype)
+            grown[:self.size] = self._data[:self.size]
+            self._data = grown
 
     def view(self) -> np.ndarray:
         return self._data[:self.size]
@@ -39,6 +45,7 @@ class ResultTable:
     DEFECTIVE), image scores per map (NaN where missing) and every image's pixel sample per map."""
 
     def __init__(self) -> None:
+        self.expected_rows = 0  # how many results the running job will add (0: unknown)
         self.clear()
 
     def clear(self) -> None:
@@ -49,6 +56,26 @@ class ResultTable:
         self._scores: dict[str, Growing] = {}
         # map -> (values, labels, starts, owners): pixels of row owners[k] begin at starts[k]
         self._pixels: dict[str, tuple[Growing, Growing, Growing, Growing]] = {}
+        self._reserved: set[str] = set()
+
+    def expect(self, rows: int) -> None:
+        """The job now adding results will add about `rows` in all: the pixel columns are sized for them after
+        the first group, so later groups never copy hundreds of megabytes at once (a visible GUI pause)."""
+        self.expected_rows = max(int(rows), 0)
+        self._reserved.clear()
+
+    def _reserve_pixels(self) -> None:
+        if not self.expected_rows or len(self.paths) >= self.expected_rows:
+            return
+        for name, columns in self._pixels.items():
+            if name in self._reserved or not columns[0].size:
+                continue
+            self._reserved.add(name)
+            per_row = columns[0].size / len(self.paths)
+            for column in columns[:2]:  # values and labels: one entry per sampled pixel
+                column.reserve(int(per_row * self.expected_rows * 1.1))
+            for column in columns[2:]:  # starts and owners: one per row at most
+                column.reserve(self.expected_rows + 1)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -91,6 +118,7 @@ class ResultTable:
                 owners.append(np.array([k[0] for k in kept], np.int32))
                 values.append(np.concatenate([k[1] for k in kept]))
                 labels.append(np.concatenate([k[2] for k in kept]))
+        self._reserve_pixels()
         return True
 
     def scores(self, name: str) -> np.ndarray:

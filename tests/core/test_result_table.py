@@ -40,3 +40,16 @@ def test_pixels_of_chosen_rows_and_a_subsample_within_budget() -> None:
     _, values = table.pixels("l2", budget=500)
     assert 450 <= values.size <= 550 and len(set(values.tolist())) == 50  # every image still represented
     assert table.pixels("ssim")[1].size == 0
+
+
+def test_an_expected_job_is_given_room_after_its_first_group() -> None:
+    table = ResultTable()
+    table.expect(1000)
+    table.add([result(i, "good", pixels=50) for i in range(10)])
+    values = table._pixels["l2"][0]
+    assert values._data.size >= 1000 * 50  # sized for the whole job from the first group's pixels per image
+    before = values._data
+    for start in range(10, 1000, 30):
+        table.add([result(i, "good", pixels=50) for i in range(start, min(start + 30, 1000))])
+    assert values._data is before  # no later copy
+    assert len(table) == 1000 and set(table.pixels("l2")[1].tolist()) == set(range(1000))
