@@ -231,36 +231,14 @@ def run_size(app, n: int, work: Path) -> dict:  # noqa: ANN001
 
 
 def markdown(runs: list[dict], machine: dict) -> str:
-    lines = ["# GUI benchmark", "",
-             "Made by `scripts/gui_bench.py` (see its docstring): the real workbench window offscreen at "
-             "1600×1000, fed through the scoring job's own code path (worker thread, `app.jobs.compact_stream`, "
-             "`core.result_store`) with *generated* results (128 px grayscale images, maps `l2` and `ssim`; no "
-             "model is run), so the numbers are the GUI's cost, not a model's.", "",
-             f"Machine: {machine['machine']}, {machine['cpus']} CPUs, load average {machine['load']} at the start"
-             f"{' (shared with other work: timings are noisy)' if machine['shared'] else ''}; "
-             f"Python {machine['python']}, {machine['date']}.", "",
-             "| images | scoring s | images/s | longest GUI stall ms (GUI CPU in it) | stalls > 100 ms "
-             "| most GUI CPU in one stall ms | RSS before → after MB | peak during MB | KB per image "
-             "| reopen from store s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        lines.append(f"| {r['images']} | {r['scoring_s']} | {r['images_per_s']} | {r['longest_stall_ms']} "
-                     f"({r['longest_stall_gui_cpu_ms']}) | {r['stalls_over_100ms']} | "
-                     f"{r['most_gui_cpu_in_one_stall_ms']} | {r['rss_before_mb']:.0f} → {r['rss_after_mb']:.0f} | "
-                     f"{r['rss_peak_during_mb']:.0f} | {r['memory_per_image_kb']} | {r['reload_from_store_s']} |")
-    lines += ["", "| images | image threshold move ms, wall (median / max) | GUI CPU ms (median / max) "
-              "| pixel threshold move ms, wall (median / max) | GUI CPU ms (median / max) |", "|---|---|---|---|---|"]
-    for r in runs:
-        lines.append(" | ".join([f"| {r['images']}"] + [
-            f"{r[key]['median']} / {r[key]['max']}" for key in (
-                "image_threshold_move_ms", "image_threshold_move_gui_cpu_ms", "pixel_threshold_move_ms",
-                "pixel_threshold_move_gui_cpu_ms")]) + " |")
-    lines += ["", "Goals: every threshold move under 30 ms at 10,000 images; no GUI stall over 100 ms while "
-              "scoring; under 1 GB at 10,000 images. Before this benchmark existed, the same window measured by "
-              "hand took 122–170 ms per threshold move (585 to 9,945 images), froze five times for over 1 s "
-              "while scoring 10,000 images, and grew by about 0.4 MB per image (4.4 GB at 10k). RSS includes "
-              "Python, Qt and PyTorch (the 'before' column).", ""]
-    return "\n".join(lines)
+    from core.bench.report import gui_tables  # noqa: PLC0415 - the same tables BENCHMARKS.md shows
+
+    return "\n".join(["# GUI benchmark", "",
+                      "Made by `scripts/gui_bench.py` (see its docstring): the real workbench window offscreen at "
+                      "1600×1000, fed through the scoring job's own code path (worker thread, "
+                      "`app.jobs.compact_stream`, `core.result_store`) with *generated* results (128 px grayscale "
+                      "images, maps `l2` and `ssim`; no model is run), so the numbers are the GUI's cost, not a "
+                      "model's.", ""] + gui_tables({"machine": machine, "runs": runs}) + [""])
 
 
 def main() -> int:

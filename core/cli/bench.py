@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shlex
 import sys
 import time
@@ -58,6 +59,9 @@ def add_bench_parser(add: Callable[..., argparse.ArgumentParser]) -> argparse.Ar
     return b
 
 
+GUI_RECORD = "BENCHMARKS-gui.json"  # written by scripts/gui_bench.py next to BENCHMARKS.md
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     gpu = torch.cuda.is_available() and args.device in ("auto", "cuda")
     profile = get_profile(args.profile, gpu=gpu, contamination=args.contamination, device=args.device)
@@ -89,6 +93,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     "machine": machine(), "commit": state["commit"], "dirty": state["dirty"],
                     "wall_seconds": time.perf_counter() - started})
     out.parent.mkdir(parents=True, exist_ok=True)
+    gui = out.parent / GUI_RECORD
+    if gui.is_file():  # the workbench's own benchmark (scripts/gui_bench.py), shown in the same report
+        results["gui"] = {"file": GUI_RECORD, **json.loads(gui.read_text(encoding="utf-8"))}
     write_reports(results, out, json_path)
     print(f"benchmark finished in {results['wall_seconds'] / 60:.1f} min: {out}, {json_path}")
     return 0

@@ -56,6 +56,27 @@ def test_profiles() -> None:
         get_profile("huge")
 
 
+GUI_RECORD = {"machine": {"machine": "x86_64", "cpus": 2, "load": 0.4, "shared": False, "python": "3.11.7",
+                           "date": "2026-12-02"},
+              "runs": [{"images": 10020, "scoring_s": 24.2, "images_per_s": 413.5, "longest_stall_ms": 86.2,
+                        "longest_stall_gui_cpu_ms": 51.1, "stalls_over_100ms": 0, "most_gui_cpu_in_one_stall_ms": 59.3,
+                        "rss_before_mb": 457, "rss_after_mb": 688, "rss_peak_during_mb": 729,
+                        "memory_per_image_kb": 23.6, "reload_from_store_s": 2.0,
+                        **{key: {"median": 0.4, "max": 15.9} for key in (
+                            "image_threshold_move_ms", "image_threshold_move_gui_cpu_ms", "pixel_threshold_move_ms",
+                            "pixel_threshold_move_gui_cpu_ms")}}]}
+
+
+def test_gui_benchmark_tables_have_the_header_width() -> None:
+    from core.bench.report import gui_tables
+
+    text = "\n".join(gui_tables(GUI_RECORD))
+    tables = _table_widths(text)
+    assert len(tables) == 2 and "load average 0.4 at the start;" in text and "| 0 | 59.3 |" in text
+    for header, rows in tables:
+        assert rows and all(width == header for width in rows), (header, rows)
+
+
 def _table_widths(text: str) -> list[tuple[int, list[int]]]:
     """(header width, row widths) of every markdown table in `text` (cells split on unescaped pipes)."""
     tables, current = [], []
@@ -73,9 +94,11 @@ def test_smoke_profile_writes_benchmarks(tmp_path: Path) -> None:
     from core.cli.main import main
 
     out = tmp_path / "BENCHMARKS.md"
+    (tmp_path / "BENCHMARKS-gui.json").write_text(json.dumps(GUI_RECORD))  # the workbench's benchmark beside it
     args = ["bench", "--profile", "smoke", "--out", str(out), "--work-dir", str(tmp_path / "work")]
     assert main(args) == 0
     text = out.read_text()
+    assert "## Workbench (GUI)" in text and "| 10020 | 24.2 |" in text
     results = json.loads(out.with_suffix(".json").read_text())
     assert "| ae-l2 | l2* |" in text and "| patchcore | nn* |" in text and "| trivial | bytes_per_pixel |" in text
     assert f"| {BLUR} | l2* |" in text and "| floor | flag everything |" in text and "(oracle)" in text
