@@ -15,7 +15,7 @@ from app.histogram import ThresholdHistogram
 from app.session import Session
 from app.widgets import shrinkable
 from core.metrics import f1_at, f1_max, normal_quantile_threshold, pr_curve, roc_curve
-from core.result_table import DEFECTIVE, UNKNOWN
+from core.result_table import DEFECTIVE, UNKNOWN, ResultTable
 from core.results import pixel_sample
 from core.verdicts import DEFECTIVE as DEFECTIVE_VERDICT
 from core.verdicts import GOOD, REVIEW, verdict_counts, verdicts
@@ -204,12 +204,16 @@ class ThresholdPanel(QWidget):
         self._rebuild_pixels()
         self.update_thresholds()
 
+    def _shown(self) -> tuple[str, ResultTable, np.ndarray]:
+        """(map name, the session's table, rows shown): test images, or every image of a train-only folder."""
+        table = self.session.table
+        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
+        return self.session.thresholds.map_name, table, shown
+
     def _rebuild_scores(self) -> None:
         """Image scores, labels, the image histogram and the curves."""
         self._rebuild_due = False
-        name = self.session.thresholds.map_name
-        table = self.session.table
-        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
+        name, table, shown = self._shown()
         self.scores = table.scores(name)[shown]
         flags = self.session.label_codes()[shown]
         self.labels = flags == DEFECTIVE if flags.size and (flags != UNKNOWN).all() else None
@@ -225,9 +229,7 @@ class ThresholdPanel(QWidget):
     def _rebuild_pixels(self) -> None:
         """The pixel sample of the shown images and its histogram."""
         self._pixels_due = False
-        name = self.session.thresholds.map_name
-        table = self.session.table
-        shown = ~table.train if not table.train.all() else np.ones(len(table), bool)
+        name, table, shown = self._shown()
         evaluation = shown & (table.labels != UNKNOWN)
         self.pixel_labels, self.pixel_values = table.pixels(name, evaluation)
         if not evaluation.any():  # a folder without labels (an inspection): its pixels, unlabelled
