@@ -13,7 +13,7 @@ from typing import Callable
 
 import torch
 
-from core.bench.profiles import PROFILES, DatasetRun, MethodRun, get_profile
+from core.bench.profiles import PROFILES, BenchProfile, DatasetRun, MethodRun, get_profile
 from core.bench.report import write_reports
 from core.bench.runner import run_bench
 from core.bench.system import git_state, is_committed_report, machine
@@ -62,6 +62,14 @@ def add_bench_parser(add: Callable[..., argparse.ArgumentParser]) -> argparse.Ar
 GUI_RECORD = "BENCHMARKS-gui.json"  # written by scripts/gui_bench.py next to BENCHMARKS.md
 
 
+def select_methods(profile: BenchProfile, names: list[str], preset: str) -> BenchProfile:
+    """The profile restricted to the named methods: its own runs of them keep their ablation variants and sweep
+    settings; a method the profile does not hold gets one plain run."""
+    own = {m.method for m in profile.methods}
+    return dataclasses.replace(profile, methods=tuple(
+        [m for m in profile.methods if m.method in names] + [MethodRun(m, preset) for m in names if m not in own]))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     gpu = torch.cuda.is_available() and args.device in ("auto", "cuda")
     profile = get_profile(args.profile, gpu=gpu, contamination=args.contamination, device=args.device)
@@ -70,7 +78,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         profile = dataclasses.replace(profile, datasets=tuple(known.get(n, DatasetRun(n)) for n in args.datasets))
     if args.methods:
         preset = "paper" if gpu and args.profile == "full" else "fast"
-        profile = dataclasses.replace(profile, methods=tuple(MethodRun(m, preset) for m in args.methods))
+        profile = select_methods(profile, args.methods, preset)
     if args.scorers:
         profile = dataclasses.replace(profile, methods=tuple(dataclasses.replace(m, scorers=args.scorers)
                                                              for m in profile.methods))

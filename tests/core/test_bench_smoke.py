@@ -318,3 +318,13 @@ def test_source_version_of_a_method_ignores_other_methods_files(tmp_path: Path) 
     assert (source_version(tmp_path, "second"), source_version(tmp_path, None)) == (second, floor)
     (models / "shared_block.py").write_text("from core.models.base import B\nD = 1\n")
     assert source_version(tmp_path, "second") != second and source_version(tmp_path, None) != floor
+
+
+def test_methods_option_keeps_a_profiles_variants_and_adds_plain_runs() -> None:
+    from core.bench.profiles import get_profile
+    from core.cli.bench import select_methods
+
+    chosen = select_methods(get_profile("full"), ["patchcore", "blur-floor", "ae-l2x"], "fast")
+    labels = [m.label for m in chosen.methods]
+    assert labels == [BLUR, "patchcore", "patchcore paper-literal", "patchcore w/o position norm", "ae-l2x"]
+    assert not next(m for m in chosen.methods if m.method == "patchcore").sweep
