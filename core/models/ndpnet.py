@@ -134,7 +134,9 @@ class NDPNet(AnomalyModel):
 
     def reference_features(self) -> list[torch.Tensor]:
         """Encoder levels 3-5 of the reference image, (1,C_l,H_l,W_l) each, without gradient."""
-        if not bool(self.reference_ready):
+        # The check reads a buffer's value, which an exported graph cannot branch on; a model is exported
+        # from its file, and a trained one always holds its reference.
+        if not torch.compiler.is_exporting() and not bool(self.reference_ready):
             raise ValueError("ndpnet has no reference image yet: train it, or set one with set_reference")
         with torch.no_grad():
             return self.encode(self.reference)[2:]

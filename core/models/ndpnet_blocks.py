@@ -159,7 +159,10 @@ def median_filter(maps: torch.Tensor, size: int = FILTER_SIZE) -> torch.Tensor:
     n, _, h, w = maps.shape
     pad = size // 2
     windows = F.unfold(F.pad(maps, (pad,) * 4, mode="replicate"), size)  # (N, size*size, H*W)
-    return windows.median(dim=1).values.view(n, 1, h, w)
+    # The (size*size // 2 + 1)-th largest value is the (lower) median, as torch.median gives; top-k exports to
+    # ONNX, median does not.
+    middle = size * size // 2 + 1
+    return windows.topk(middle, dim=1).values[:, -1].reshape(n, 1, h, w)
 
 
 def final_map(maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

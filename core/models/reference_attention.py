@@ -76,6 +76,8 @@ class ReferenceAttention(nn.Module):
     def forward(self, features: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         small, large = (reference_repair(features, reference, k, self.temperature) for k in self.patches)
         out, gates = self.fusion(features, small[0], large[0])
+        if torch.compiler.is_exporting():  # observability reads values, which an exported graph cannot
+            return out
         with torch.no_grad():
             share = gates.mean(dim=(0, 2, 3, 4))
             self.last = {f"attention_top_k{self.patches[0]}": float(small[1].amax(-1).mean()),
