@@ -86,8 +86,10 @@ def markdown(results: dict[str, Any]) -> str:
     for ds in results["datasets"]:
         lines += _dataset(ds, results.get("metric_max_side"))
     if results.get("gui"):
-        lines += ["## Workbench (GUI)", "", f"From `{results['gui']['file']}`, measured separately: "] + gui_tables(
-            results["gui"]) + [""]
+        lines += ["## Workbench (GUI)", "",
+                  f"From `{results['gui']['file']}`, written by `scripts/gui_bench.py` (the real window offscreen at "
+                  "1600×1000, fed generated results through the scoring job's own code; no model is run), measured "
+                  "apart from the runs above.", ""] + gui_tables(results["gui"]) + [""]
     return "\n".join(lines) + "\n"
 
 
