@@ -74,10 +74,10 @@ class ReferenceActions(Actions):
             self.network, pixels = last.result
             self.session.set_reference(pixels, stored if image is None else str(image), unsaved=image is not None)
             if image is not None:
-                stale = " The scores shown were made with the previous one and are stale." if self.session.results \
-                    else ""
-                self.status.say(f"{image.name} is the reference image now, not saved yet.{stale} File > Save model "
-                                "as… writes the model and scores the folder again with it.")
+                stale = " Scores shown are stale (made with the previous one)." if self.session.results else ""
+                text = (f"Reference image: {image.name}, not saved.{stale} File > Save model as… saves it and "
+                        "rescores.")
+                self.status.say(text, tooltip=text)
 
         def failed(message: str) -> None:
             if holder["job"] is not self.job:

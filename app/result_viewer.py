@@ -23,6 +23,7 @@ from core.results import CachedResult
 from core.data.io import ImageReadError, MaskMismatchError, read_image, read_mask
 
 INPUT, RECON, REFERENCE = "input", "reconstruction", "reference"
+TITLE_NAME = 24  # a longer file name is shortened in a pane title: a wide title widens its pane and the image
 
 
 class ResultViewer(QWidget):
@@ -260,10 +261,10 @@ class ResultViewer(QWidget):
                 text = "reconstruction" if result is None or self.loaded.reconstruction is not None else \
                     "reconstruction (not kept)"
             elif key == REFERENCE:
-                source = self.session.reference_source
-                text = f"reference — {Path(source).name}" if source else "reference — chosen in training"
-                if self.session.reference_unsaved:
-                    text += " (not saved; scores stale)" if self.session.results_stale else " (not saved)"
+                name = Path(self.session.reference_source).name
+                name = name if len(name) <= TITLE_NAME else f"{name[:TITLE_NAME // 2 - 1]}…{name[-TITLE_NAME // 2:]}"
+                text = f"reference — {name}" if name else "reference — chosen in training"
+                text += " (not saved)" if self.session.reference_unsaved else ""
             elif key != INPUT and result is not None and key in result.scores:
                 missing = "" if self.loaded.maps else " (not kept)"
                 text = f"{key} — {result.scores[key]:.4g}{missing}"

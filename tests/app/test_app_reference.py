@@ -110,7 +110,7 @@ def test_using_an_image_as_reference_sets_its_pixels_and_saving_writes_a_new_fil
     assert np.allclose(window.session.reference, expected, atol=1e-6)
     pane = window.viewer.grid.panes["reference"]
     assert np.allclose(pane.base.image, as_display(expected), atol=1e-6)
-    assert pane.plot.titleLabel.text == f"reference — {chosen.name} (not saved; scores stale)"
+    assert pane.plot.titleLabel.text == f"reference — {chosen.name} (not saved)"
     assert window.session.results_stale and "stale" in window.job_status.label.text()
     assert window.references.save_action.isEnabled()
     assert chosen.read_bytes() == image_bytes and ndpnet_file.read_bytes() == model_bytes  # nothing written
