@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
-from core.data.preprocess import ResizePolicy
+from core.data.io import read_image
+from core.data.preprocess import ResizePolicy, working_image
 from core.models.phases import Phase
 from core.scoring.maps import RECONSTRUCTION_MAPS
 from core.scoring.perceptual import LayerStats, layer_scale, perceptual_layers, perceptual_map
@@ -129,6 +132,9 @@ class AnomalyModel(nn.Module):
     input_normalisation: ClassVar[str] = "none: the network reads [0,1]"
     # Why inference is not one forward pass that ONNX can hold (e.g. an iterative loop); "" when it exports.
     export_blocker: ClassVar[str] = ""
+    # The method compares every input with one defect-free reference image (`reference_image`,
+    # `set_reference`); the workbench offers to replace it.
+    uses_reference: ClassVar[bool] = False
 
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
@@ -182,6 +188,32 @@ class AnomalyModel(nn.Module):
         if self.config.scorers:
             maps.update(extra_maps(self, self.config.scorers, batch, recon, maps))
         return maps, recon
+
+    # --- reference image (methods with `uses_reference`) --------------------------------------------------
+
+    def reference_image(self) -> torch.Tensor | None:
+        """A copy of the reference image (C,S,S) in [0,1], S = `config.input_size`; None for methods without
+        one, or while none is chosen yet."""
+        return None
+
+    def set_reference(self, image: torch.Tensor) -> None:
+        """Use `image` (C,H,W) or (1,C,H,W) in [0,1] as the reference image; ValueError for methods without one."""
+        raise self._no_reference()
+
+    def _no_reference(self) -> ValueError:
+        return ValueError(f"{self.method or type(self).__name__} uses no reference image, so none can be set; "
+                          "only methods that compare inputs with a reference image take one")
+
+    def set_reference_from_path(self, path: str | Path) -> None:
+        """Make the image file at `path` the reference, prepared as training images are (resized, or in tile
+        mode scaled and centre-cropped to one tile). The file is only read; an unreadable one is an
+        ImageReadError naming it."""
+        if not self.uses_reference:
+            raise self._no_reference()  # before the file is read
+        image = working_image(read_image(path), self.config.policy)
+        size = self.config.input_size
+        top, left = (image.shape[1] - size) // 2, (image.shape[2] - size) // 2
+        self.set_reference(torch.from_numpy(np.ascontiguousarray(image[:, top:top + size, left:left + size])))
 
     def feature_scales(self) -> tuple[FeatureScale, ...]:
         """The encoder scales `encoder_features` returns, finest first; () for methods that expose none."""
