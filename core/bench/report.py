@@ -158,8 +158,11 @@ def _dataset(ds: dict[str, Any], side: int | None) -> list[str]:
                   "TrustMAE: `w/o TR` trains without the trust-region loss; its `l2` map is the paper's `w/o PD` "
                   "(no perceptual distance). CMA-AE (Table IV): `MAM` = memory without the repair module, "
                   "`concat` = one FC layer on [z, ẑ] instead of the gates, `one stage` = no stage 2; its `l1` "
-                  f"map is `w/o MSFR`, its `perceptual` map the §4.4 comparison. {where}Δ against the blur floor.",
-                  ""]
+                  "map is `w/o MSFR`, its `perceptual` map the §4.4 comparison. Rows marked `(test time)` score "
+                  "the method's one trained model with a test-time setting changed, calibrated on the same "
+                  "held-out normals, default map only (I3AD: `u=…` a fixed mask threshold instead of the tuned "
+                  "one, `early stop` on or off); `(test time, = trained)` rows are the trained settings again. "
+                  f"{where}Δ against the blur floor. {t.tuned_note(ds)}".rstrip(), ""]
         lines += t.render(t.ABLATIONS, rows) + [""]
     columns, rows = t.sweep_table(ds)
     if rows:

@@ -136,6 +136,10 @@ class AnomalyModel(nn.Module):
     # `set_reference`); the workbench offers to replace it.
     uses_reference: ClassVar[bool] = False
 
+    # Config settings that a training phase tunes, each with the scalar buffer that holds the value in use
+    # (the config keeps the value it started from), e.g. I3AD's mask threshold u.
+    tuned_buffers: ClassVar[dict[str, str]] = {}
+
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
         self.config = config
@@ -238,6 +242,16 @@ class AnomalyModel(nn.Module):
     def training_stats(self) -> dict[str, Any]:
         """Extra live statistics for the GUI (e.g. memory-slot usage); JSON-friendly values."""
         return {}
+
+    def tuned_settings(self) -> dict[str, float]:
+        """The value in use of every setting in `tuned_buffers` ({} for methods that tune none)."""
+        return {name: float(getattr(self, buffer)) for name, buffer in self.tuned_buffers.items()}
+
+    def use_config_settings(self, names: Iterable[str]) -> None:
+        """After loading a trained state: give each named setting of `tuned_buffers` its config value again,
+        so a setting changed at test time wins over the value training tuned into the buffer."""
+        for name in set(names) & set(self.tuned_buffers):
+            getattr(self, self.tuned_buffers[name]).fill_(float(getattr(self.config, name)))
 
     def prepare_for_state(self, state: dict[str, torch.Tensor]) -> None:
         """Resize buffers whose size is only known after training (e.g. a memory bank) before loading.
