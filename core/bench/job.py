@@ -16,7 +16,7 @@ import torch
 
 from core.bench.floors import BLUR, method_spec
 from core.bench.profiles import BenchProfile, MethodRun
-from core.bench.scorers import bench_scorers, time_scorers, with_scorers
+from core.bench.scorers import bench_scorers, time_scorers, time_steps, with_scorers
 from core.bench.system import peak_rss_mb, reset_peak_rss
 from core.data.index import ImageRecord
 from core.data.preprocess import working_image
@@ -68,6 +68,17 @@ def _load_training_images(records: list[ImageRecord], policy: Any, cancel: Cance
         images += [working_image(im, policy) for im in batch]
     channels = 3 if any(im.shape[0] == 3 for im in images) else 1
     return [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in images], channels
+
+
+def _first_test_image(records: list[ImageRecord], config: Any, channels: int, cancel: CancelToken
+                      ) -> torch.Tensor:
+    """The first labelled test image as the model sees it, (1,C,S,S) in [0,1] (times iterative inference on
+    real content, where an early stop depends on the image)."""
+    for _, batch, _ in read_batches(records[:1], cancel):
+        size = config.input_size  # in tile mode: the first tile
+        image = match_channels(working_image(batch[0], config.policy), channels)[:, :size, :size]
+        return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    raise ValueError("no readable test image to time the inference on")
 
 
 def false_reject_rates(test: TestScores, name: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -205,6 +216,7 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     for name in scorers:
         per_scorer[name]["ms_per_image_b1"] = speed1[name]
         per_scorer[name]["ms_per_image_b8"] = speed8[name]
+    steps = time_steps(model, _first_test_image(data.test, config, channels, cancel))
     main = {"scorers": per_scorer, "thresholds": thresholds}
     variants = yield from _score_test_variants(profile, run, model, data, label, main, device, cancel)
     onnx = None
@@ -226,7 +238,7 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
                                                                             model.phases()),
             "default_map": scored.default_map, "scorers": per_scorer, "thresholds": thresholds,
             "tuned": model.tuned_settings(), "test_variants": variants,
-            "common": common, "audit": audit, "onnx": onnx, "observability": summary.summary(),
+            "common": common, "audit": audit, "onnx": onnx, "steps": steps, "observability": summary.summary(),
             "flag_everything": {"image_f1": image_flag_everything_f1(test.labels),
                                 "pixel_f1": pixel_flag_everything_f1(test.masks) if test.has_pixels else None},
             "train_seconds": train_seconds, "eval_seconds": eval_seconds,

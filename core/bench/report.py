@@ -149,6 +149,12 @@ def _dataset(ds: dict[str, Any], side: int | None) -> list[str]:
                   "addressing weight, the mean largest addressing weight, and the shares of TrustMAE's "
                   "trust-region loss that pull, push or ignore a feature (– where a method has none).", ""]
         lines += t.render(t.OBSERVED, rows) + [""]
+    rows = t.steps_rows(ds)
+    if rows:
+        lines += ["Iterative inference, timed step by step on the first test image at batch 1 (after a warm-up; an "
+                  "early stop ends sooner on some images): the first step (I3AD: the four checkerboards), each "
+                  "later iteration, and the whole inference.", ""]
+        lines += t.render(t.STEPS, rows) + [""]
     columns, rows = t.per_type_table(ds)
     if columns:
         lines += ["Image AUROC per defect type", ""] + t.render(columns, rows) + [""]

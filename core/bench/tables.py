@@ -146,6 +146,17 @@ def threshold_rows(ds: dict[str, Any]) -> list[Row]:
     return rows
 
 
+STEPS: list[Column] = [("method", "method"), ("steps", "steps taken"), ("first_step_ms", "first step ms"),
+                       ("ms_per_later_step", "ms per later step"), ("total_ms", "total ms")]
+
+
+def steps_rows(ds: dict[str, Any]) -> list[Row]:
+    """Clean-level runs of iterative methods: their inference timed step by step on one test image."""
+    return [{"method": label(run), "steps": str(run["steps"]["steps"]),
+             **{key: _f(run["steps"].get(key), 1) for key, _ in STEPS[2:]}}
+            for run in level_runs(ds) if run.get("steps")]
+
+
 def observability_rows(ds: dict[str, Any]) -> list[Row]:
     """One row per (clean-level run, gradient phase): mean losses and observability over its last epoch."""
     rows = []

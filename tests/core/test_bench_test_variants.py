@@ -95,6 +95,10 @@ def test_test_variants_score_the_trained_model_and_fill_the_ablation_table(tmp_p
                 "| i3ad early stop (test time, = trained) | ssim* |"):
         assert row in ablations
     assert "not retrained" in ablations and f"Tuned in training: i3ad u = {tuned:.3g}." in ablations
+    steps = run["steps"]  # the iterative inference timed step by step, in its own table
+    assert 1 <= steps["steps"] <= I3AD_RUN.overrides.get("test_iterations", 10) + 1
+    assert steps["first_step_ms"] > 0 and steps["total_ms"] >= steps["first_step_ms"]
+    assert "| i3ad | " in text.split("Iterative inference")[1]
     tables = _table_widths(text)
     for header, rows in tables:
         assert rows and all(width == header for width in rows), (header, rows)
