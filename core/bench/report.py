@@ -143,18 +143,14 @@ def _dataset(ds: dict[str, Any], side: int | None) -> list[str]:
     lines += [f"Label-free thresholds: test-set precision / recall / F1 and false-reject rate of good parts "
               f"({where.rstrip('; ')})", ""]
     lines += t.render(t.THRESHOLDS, t.threshold_rows(ds)) + [""]
-    rows = t.observability_rows(ds)
-    if rows:
-        lines += ["Training observability (means over each phase's last epoch): memory slots with a nonzero "
-                  "addressing weight, the mean largest addressing weight, and the shares of TrustMAE's "
-                  "trust-region loss that pull, push or ignore a feature (– where a method has none).", ""]
-        lines += t.render(t.OBSERVED, rows) + [""]
-    rows = t.steps_rows(ds)
-    if rows:
-        lines += ["Iterative inference, timed step by step on the first test image at batch 1 (after a warm-up; an "
-                  "early stop ends sooner on some images): the first step (I3AD: the four checkerboards), each "
-                  "later iteration, and the whole inference.", ""]
-        lines += t.render(t.STEPS, rows) + [""]
+    lines += _optional_table(
+        "Training observability (means over each phase's last epoch): memory slots with a nonzero addressing "
+        "weight, the mean largest addressing weight, and the shares of TrustMAE's trust-region loss that pull, "
+        "push or ignore a feature (– where a method has none).", t.OBSERVED, t.observability_rows(ds))
+    lines += _optional_table(
+        "Iterative inference, timed step by step on the first test image at batch 1 (after a warm-up; an early "
+        "stop ends sooner on some images): the first step (I3AD: the four checkerboards), each later "
+        "iteration, and the whole inference.", t.STEPS, t.steps_rows(ds))
     columns, rows = t.per_type_table(ds)
     if columns:
         lines += ["Image AUROC per defect type", ""] + t.render(columns, rows) + [""]
@@ -187,6 +183,11 @@ def _dataset(ds: dict[str, Any], side: int | None) -> list[str]:
                   "the label-free image threshold are injected ones, and the ranking's AUROC.", ""]
         lines += t.render(t.AUDIT, t.audit_rows(ds)) + [""]
     return lines
+
+
+def _optional_table(intro: str, columns: list[t.Column], rows: list[t.Row]) -> list[str]:
+    """An introduced table, or nothing when it has no rows."""
+    return [intro, ""] + t.render(columns, rows) + [""] if rows else []
 
 
 def write_reports(results: dict[str, Any], markdown_path: Path, json_path: Path) -> None:
