@@ -1,15 +1,16 @@
 """Dataset browser: a tree by split and label, a lazily loaded thumbnail grid with score and verdict,
-filter and sort, and the files that were skipped with their reasons."""
+filter and sort, the files that were skipped with their reasons, and the grid's context menu (Use as
+reference)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QListView, QListWidget, QSplitter,
-                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor
+from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QListView, QListWidget, QMenu,
+                               QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from app.session import Session
 from app.widgets import breakable, shrinkable
@@ -17,6 +18,7 @@ from app.thumbnails import THUMB_SIZE, ThumbnailLoader
 from app.worker import JobRunner
 from core.data.index import ImageRecord
 from core.data.io import mask_size_problem
+from core.review import DEFECT
 
 VERDICT_COLOURS = {"defective": QColor(200, 50, 50, 110), "review": QColor(230, 160, 0, 110),
                    "good": QColor(40, 160, 70, 70)}
@@ -100,6 +102,12 @@ class ThumbModel(QAbstractListModel):
 
 
 class DatasetPanel(QWidget):
+    """`use_reference` (the grid's context menu) asks, through `referenceRequested`, for the current image to
+    become the model's reference image; it is enabled when the model uses one and the image is not known to
+    be defective."""
+
+    referenceRequested = Signal(object)  # Path of an image
+
     def __init__(self, session: Session, runner: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -126,6 +134,11 @@ class DatasetPanel(QWidget):
         self.grid.setGridSize(QSize(THUMB_SIZE + 44, THUMB_SIZE + 44))
         self.grid.setWordWrap(True)
         self.grid.setModel(self.model)
+        self.grid.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.use_reference = QAction("Use as reference", self)
+        self.use_reference.setToolTip("Make this defect-free image the model's reference image (the scores "
+                                      "must be made again; File > Save model as… keeps it)")
+        self.use_reference.setEnabled(False)
         self.skipped = QListWidget()
         self.skipped_box = QGroupBox("Skipped files (0)")
         box_layout = QVBoxLayout(self.skipped_box)
@@ -162,6 +175,10 @@ class DatasetPanel(QWidget):
         session.resultsChanged.connect(self._results_changed)
         session.thresholdsChanged.connect(self._thresholds_changed)
         session.currentChanged.connect(lambda: self._select_path(session.current))
+        self.grid.customContextMenuRequested.connect(self._context_menu)
+        self.use_reference.triggered.connect(self._use_reference)
+        for signal in (session.modelChanged, session.currentChanged, session.reviewsChanged):
+            signal.connect(self._update_reference_action)
 
     # ------------------------------------------------------------------------------------------ dataset
     def _dataset_changed(self) -> None:
@@ -258,6 +275,26 @@ class DatasetPanel(QWidget):
         self.model.set_records(self.visible_records())
         if current is not None:
             self._select_path(current)
+
+    # ------------------------------------------------------------------------------------- context menu
+    def _context_menu(self, pos: QPoint) -> None:
+        index = self.grid.indexAt(pos)
+        if not index.isValid():
+            return
+        self.grid.setCurrentIndex(index)  # the menu acts on the image under the mouse
+        menu = QMenu(self.grid)
+        menu.addAction(self.use_reference)
+        menu.exec(self.grid.viewport().mapToGlobal(pos))
+
+    def _update_reference_action(self) -> None:
+        path = self.session.current
+        record = self.session.record(path) if path is not None else None
+        defective = record is not None and bool(record.is_defective or self.session.reviews.get(path) == DEFECT)
+        self.use_reference.setEnabled(record is not None and not defective and self.session.uses_reference())
+
+    def _use_reference(self) -> None:
+        if self.session.current is not None and self.use_reference.isEnabled():
+            self.referenceRequested.emit(self.session.current)
 
     # ---------------------------------------------------------------------------------------- selection
     def _grid_current(self, index: QModelIndex, _previous: QModelIndex) -> None:

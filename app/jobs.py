@@ -13,7 +13,8 @@ from core.compare import cached_metrics
 from core.results import CachedResult, compact_result
 from core.data.demo import DEFAULT_CATEGORY, demo_dataset
 from core.data.index import DatasetIndex, ImageRecord, iter_index_dataset
-from core.modelfile import read_meta
+from core.modelfile import load_model, read_meta
+from core.models.base import AnomalyModel
 from core.progress import CancelToken, Progress
 from core.report import RunInfo
 from core.report.from_session import iter_session_report
@@ -133,6 +134,19 @@ def steps_job(model: Path, image: Path, device: str = "auto") -> Factory:
     StepImage as result."""
     def run(cancel: CancelToken) -> Iterator[Progress]:
         yield from steps_of_image(model, image, device, cancel)
+    return run
+
+
+def reference_job(model_file: Path, model: AnomalyModel | None = None, image: Path | None = None) -> Factory:
+    """The reference image of a model: `model`, else the network loaded from `model_file`; its reference is
+    first set from the image file `image` when one is given (the file is only read). result = (the network,
+    its reference (C,S,S) float32 in [0,1] or None)."""
+    def run(_cancel: CancelToken) -> Iterator[Progress]:
+        network = model if model is not None else load_model(model_file)[0]
+        if image is not None:
+            network.set_reference_from_path(image)
+        reference = network.reference_image()
+        yield Progress("done", 1, 1, result=(network, None if reference is None else reference.cpu().numpy()))
     return run
 
 

@@ -1,5 +1,6 @@
 """The workbench window: composes the panels as docks and the status bar, wires the menus to the actions
-(opening, projects, inspections and reports, model export, weights import) and remembers its layout."""
+(opening, projects, inspections and reports, model export, weights import, the model's reference image) and
+remembers its layout."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app.dataset_panel import DatasetPanel
 from app.model_export import ModelExport
 from app.open_actions import OpenActions
 from app.project_io import Locator, ProjectActions, ProjectParts
+from app.reference_actions import ReferenceActions
 from app.report_actions import ReportActions
 from app.result_viewer import ResultViewer
 from app.review_panel import ReviewPanel
@@ -72,8 +74,10 @@ class MainWindow(QMainWindow):
         self.machine.refresh(self.training.device.currentText())
         device = self.training.device.currentText
         self.scoring = ScoringJobs(self.session, self.runner, self.job_status, self)
+        self.references = ReferenceActions(self, self.session, self.runner, self.scoring, self.job_status, device,
+                                           lambda path: self.opening.open_model(path))
         self.opening = OpenActions(self, self.session, self.runner, self.scoring, self.job_status, device,
-                                   self.settings)
+                                   self.settings, self.references.keep_or_discard)
         self.reports = ReportActions(self, self.session, self.runner, self.scoring, self.job_status, device)
         self.projects = ProjectActions(self, ProjectParts(self.session, self.viewer, self.compare, self.reports,
                                                           self.opening.open_folder, self.job_status.show_error),
@@ -96,6 +100,7 @@ class MainWindow(QMainWindow):
         self.training.trainingFailed.connect(self.job_status.show_error)
         self.training.trainingWarning.connect(self.job_status.show_error)
         self.audit.retrainRequested.connect(self._retrain_without)
+        self.dataset.referenceRequested.connect(self.references.use_image)
         self.weights.imported.connect(lambda _imported: self.machine.refresh(self.training.device.currentText()))
         self._restore_layout()
 
@@ -125,6 +130,7 @@ class MainWindow(QMainWindow):
                                       ("&Export report…", "Ctrl+E", self.reports.ask_export),
                                       ("Export mo&del…", "Ctrl+Shift+E", self.model_export.ask),
                                       ("Open the &demo dataset", None, self.opening.open_demo)))
+        file_menu.insertAction(file_menu.actions()[2], self.references.save_action)  # after Open model…
         recent_menu = file_menu.addMenu("Recent folders")
         recent_menu.aboutToShow.connect(lambda: self.opening.fill_recent(recent_menu))
         file_menu.addSeparator()
@@ -165,6 +171,9 @@ class MainWindow(QMainWindow):
 
     # --------------------------------------------------------------------------------------------- closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        if not self.references.keep_or_discard():
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.sync()

@@ -25,9 +25,11 @@ class OpenActions(Actions):
     """File > Open folder / model / demo and Recent folders."""
 
     def __init__(self, dialog_parent: QWidget, session: Session, runner: JobRunner, scoring: ScoringJobs,
-                 status: JobStatus, device: Callable[[], str], settings: QSettings) -> None:
+                 status: JobStatus, device: Callable[[], str], settings: QSettings,
+                 may_replace_model: Callable[[], bool] = lambda: True) -> None:
         super().__init__(dialog_parent, session, runner, scoring, status, device)
         self.settings = settings
+        self.may_replace_model = may_replace_model  # False keeps the open model (unsaved changes kept)
 
     # ------------------------------------------------------------------------------------------- dialogs
     def ask_folder(self) -> None:
@@ -81,6 +83,9 @@ class OpenActions(Actions):
     def open_model(self, path: Path) -> None:
         """Load a model's metadata and score the open folder (or the folder it was trained on)."""
         path = Path(path)
+        if self.session.model_path is not None and not self.may_replace_model():
+            self.status.say(f"{path.name} not opened: the open model keeps its unsaved changes.")
+            return
         try:
             meta = read_meta(path)
         except ModelFileError as exc:

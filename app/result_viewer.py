@@ -1,6 +1,7 @@
 """Result viewer: input, reconstruction and every error map of the current image, side by side or overlaid
-on the input, with colorbars, predicted-defect and ground-truth contours, and a mouse readout; for models
-whose inference is iterative, the iteration view of the current image (app.steps_view)."""
+on the input, with colorbars, predicted-defect and ground-truth contours, and a mouse readout; the model's
+reference image when its method uses one; for models whose inference is iterative, the iteration view of the
+current image (app.steps_view)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from core.result_store import LoadedMaps, load_maps
 from core.results import CachedResult
 from core.data.io import ImageReadError, MaskMismatchError, read_image, read_mask
 
-INPUT, RECON = "input", "reconstruction"
+INPUT, RECON, REFERENCE = "input", "reconstruction", "reference"
+TITLE_NAME = 24  # a longer file name is shortened in a pane title: a wide title widens its pane and the image
 
 
 class ResultViewer(QWidget):
@@ -88,6 +90,7 @@ class ResultViewer(QWidget):
         session.thresholdsChanged.connect(self._update_contours)
         session.thresholdsChanged.connect(self._update_titles)
         session.modelChanged.connect(self.refresh)
+        session.referenceChanged.connect(self.refresh)
         session.resultsChanged.connect(self._results_changed)
         if self.steps is not None:
             self.iterations.toggled.connect(self._toggle_steps)
@@ -139,6 +142,8 @@ class ResultViewer(QWidget):
 
     def _build(self) -> None:
         specs = [(INPUT, False), (RECON, False)] + [(name, True) for name in self.map_names()]
+        if self.session.reference is not None:
+            specs.append((REFERENCE, False))
         self.grid.build(specs)
 
     def _results_changed(self) -> None:
@@ -180,6 +185,15 @@ class ResultViewer(QWidget):
         h, w = self.image.shape[:2] if self.image is not None else (1, 1)
         return QRectF(0, 0, w, h)
 
+    def _reference_rect(self) -> QRectF:
+        """Where the reference image lies in the linked views: over the whole image when the model sees images
+        resized, else over one tile at the top left (its size in image pixels)."""
+        config = self.session.meta.config if self.session.meta else {}
+        if config.get("resize_mode", "resize") == "resize":
+            return self._rect()
+        side = float(config.get("input_size", 1)) / float(config.get("tile_scale", 1.0) or 1.0)
+        return QRectF(0, 0, side, side)
+
     def _draw(self) -> None:
         overlay = self.mode.currentIndex() == 1
         rect = self._rect()
@@ -190,6 +204,9 @@ class ResultViewer(QWidget):
             elif key == RECON:
                 recon = self.loaded.reconstruction
                 pane.set_base(as_display(recon) if recon is not None else None, rect)
+            elif key == REFERENCE:
+                reference = self.session.reference
+                pane.set_base(as_display(reference) if reference is not None else None, self._reference_rect())
             else:
                 pane.set_base(self.image if overlay else None, rect)
                 values = self.loaded.maps.get(key)
@@ -226,8 +243,10 @@ class ResultViewer(QWidget):
         rect = self._rect()
         for key, pane in self.grid.panes.items():
             name = key if key not in (INPUT, RECON) else self.session.thresholds.map_name
-            pane.set_contours(self.loaded.maps.get(name), self._pixel_threshold(name), self.truth, rect,
-                              self.show_pred.isChecked(), self.show_truth.isChecked())
+            own = key != REFERENCE  # the reference is another image: the current one's contours do not fit it
+            pane.set_contours(self.loaded.maps.get(name) if own else None, self._pixel_threshold(name),
+                              self.truth if own else None, rect, self.show_pred.isChecked(),
+                              self.show_truth.isChecked())
 
     def _update_titles(self) -> None:
         path = self.session.current
@@ -241,6 +260,11 @@ class ResultViewer(QWidget):
             elif key == RECON:
                 text = "reconstruction" if result is None or self.loaded.reconstruction is not None else \
                     "reconstruction (not kept)"
+            elif key == REFERENCE:
+                name = Path(self.session.reference_source).name
+                name = name if len(name) <= TITLE_NAME else f"{name[:TITLE_NAME // 2 - 1]}…{name[-TITLE_NAME // 2:]}"
+                text = f"reference — {name}" if name else "reference — chosen in training"
+                text += " (not saved)" if self.session.reference_unsaved else ""
             elif key != INPUT and result is not None and key in result.scores:
                 missing = "" if self.loaded.maps else " (not kept)"
                 text = f"{key} — {result.scores[key]:.4g}{missing}"

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.data.index import DatasetIndex, ImageRecord
 from core.modelfile import ModelMeta
+from core.models.registry import get_method
 from core.result_table import DEFECTIVE, GOOD, ResultTable
 from core.review import DEFECT, REVIEWS
 from core.results import CachedResult
@@ -40,6 +41,7 @@ class Session(QObject):
     thresholdsChanged = Signal()
     currentChanged = Signal()  # read `current`
     reviewsChanged = Signal()  # read `reviews`
+    referenceChanged = Signal()  # read `reference`, `reference_source`, `reference_unsaved`
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +52,9 @@ class Session(QObject):
         self.thresholds = Thresholds()
         self.current: Path | None = None
         self.reviews: dict[Path, str] = {}  # what a person said about an image: "good" or "defect"
+        self.reference: np.ndarray | None = None  # (C,S,S) in [0,1]: the model's reference image, when it has one
+        self.reference_source = ""  # the image file it was set from ("": chosen in training)
+        self.reference_unsaved = False  # set here and not written yet: the model file holds another one
         self._records: dict[Path, ImageRecord] = {}
         self.table = ResultTable()  # the results as columns, in the order of `scored()`
         self._verdicts: dict[Path, str] | None = None
@@ -72,10 +77,26 @@ class Session(QObject):
     # --------------------------------------------------------------------------------------------- model
     def set_model(self, path: Path, meta: ModelMeta) -> None:
         self.model_path, self.meta = path, meta
+        self.reference, self.reference_source, self.reference_unsaved = None, "", False
         self.clear_results()
         self.thresholds = self.model_thresholds(meta.default_map)
         self.modelChanged.emit()
         self.thresholdsChanged.emit()
+
+    def uses_reference(self) -> bool:
+        """Whether the open model's method compares images with a reference image."""
+        return self.meta is not None and get_method(self.meta.method).model_cls.uses_reference
+
+    def set_reference(self, image: np.ndarray | None, source: str, unsaved: bool) -> None:
+        """The open model's reference image (C,S,S) in [0,1], the file it came from, and whether the model
+        file still holds another one."""
+        self.reference, self.reference_source, self.reference_unsaved = image, source, unsaved
+        self.referenceChanged.emit()
+
+    @property
+    def results_stale(self) -> bool:
+        """The results shown were made with another reference image than the open model's."""
+        return self.reference_unsaved and bool(self.results)
 
     def model_thresholds(self, map_name: str) -> Thresholds:
         """The thresholds stored in the model for one map (inf when it has none)."""

@@ -50,7 +50,9 @@ class ModelMeta:
     thresholds: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     # score_stats[map] = statistics of held-out normal images (image scores and pixel values)
     score_stats: dict[str, dict[str, float]] = field(default_factory=dict)
-    training: dict[str, Any] = field(default_factory=dict)  # data, counts, seed, time, device, ...
+    # data, counts, seed, time, device, ...; "reference": the image file set as the reference image after
+    # training (methods with `uses_reference`; absent: the one training chose)
+    training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     code_version: str = core.__version__
 
@@ -185,6 +187,8 @@ def check_meta(meta: ModelMeta, path: Path) -> None:
                 raise bad(f"score_stats.{map_name}.{key}".rstrip("."), f"= {value!r} is not a finite number")
     if not isinstance(meta.training, dict):
         raise bad("training", "is not a JSON object")
+    if not isinstance(meta.training.get("reference", ""), str):
+        raise bad("training.reference", "must be the path of an image file")
     held_out = meta.training.get("held_out", [])
     if not isinstance(held_out, list) or not all(isinstance(p, str) for p in held_out):
         raise bad("training.held_out", "must be a list of image paths")

@@ -1,9 +1,10 @@
 """One JSON file per finished benchmark run, so a long profile can be resumed.
 
 A run's key hashes everything its numbers depend on: the dataset (name and folder), the method, variant,
-preset, overrides and scorers, the profile's epochs, seed, validation share and metric resolution, the
-training set (normal and moved image counts and the contamination target), and the code version (a hash of
-every source file under core/ that can change a number, `core.bench.system.source_version`). Changing any of them makes a new key, so a stale result is never reused.
+preset, overrides, scorers and test variants, the profile's epochs, seed, validation share and metric
+resolution, the training set (normal and moved image counts and the contamination target), and the code
+version (a hash of every source file under core/ that can change a number,
+`core.bench.system.source_version`). Changing any of them makes a new key, so a stale result is never reused.
 """
 
 from __future__ import annotations

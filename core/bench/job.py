@@ -1,7 +1,8 @@
 """One benchmark run: train one method on one training set, calibrate its label-free thresholds on held-out
 normals and a synthetic-defect split (the code of `defectlab train`), score the test images through
 `defectlab evaluate`'s code path at its metric resolution, and record metrics, speed (PyTorch, and the
-exported ONNX graph through ONNX Runtime) and memory."""
+exported ONNX graph through ONNX Runtime) and memory. A run's test variants (MethodRun.test_variants) then
+score the same trained weights under test-time settings, without training again."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 
 from core.bench.floors import BLUR, method_spec
 from core.bench.profiles import BenchProfile, MethodRun
-from core.bench.scorers import bench_scorers, time_scorers, with_scorers
+from core.bench.scorers import bench_scorers, time_scorers, time_steps, with_scorers
 from core.bench.system import peak_rss_mb, reset_peak_rss
 from core.data.index import ImageRecord
 from core.data.preprocess import working_image
@@ -25,6 +26,7 @@ from core.inference import match_channels
 from core.metrics.operating_point import image_flag_everything_f1, pixel_flag_everything_f1
 from core.metrics.thresholds import false_reject_rate
 from core.modelfile import ModelMeta
+from core.models.base import AnomalyModel
 from core.progress import CancelToken, Progress
 from core.training.batches import TrainingImages
 from core.training.observability import TrainingSummary
@@ -68,6 +70,17 @@ def _load_training_images(records: list[ImageRecord], policy: Any, cancel: Cance
     return [np.round(match_channels(im, channels) * 255).astype(np.uint8) for im in images], channels
 
 
+def _first_test_image(records: list[ImageRecord], config: Any, channels: int, cancel: CancelToken
+                      ) -> torch.Tensor:
+    """The first labelled test image as the model sees it, (1,C,S,S) in [0,1] (times iterative inference on
+    real content, where an early stop depends on the image)."""
+    for _, batch, _ in read_batches(records[:1], cancel):
+        size = config.input_size  # in tile mode: the first tile
+        image = match_channels(working_image(batch[0], config.policy), channels)[:, :size, :size]
+        return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    raise ValueError("no readable test image to time the inference on")
+
+
 def false_reject_rates(test: TestScores, name: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Share of good test parts each label-free threshold rejects: image thresholds on the pooled image
     score, pixel thresholds on the map's maximum (a part is rejected when any pixel is flagged)."""
@@ -83,9 +96,70 @@ def false_reject_rates(test: TestScores, name: str, thresholds: dict[str, dict[s
     return out
 
 
+def variant_model(method: str, model: AnomalyModel, overrides: dict[str, Any]) -> AnomalyModel:
+    """The trained `model` under test-time settings: a model of its config (without the benchmark's added
+    scorers) with `overrides` applied, holding the trained weights and buffers, where every tuned setting
+    (`tuned_buffers`) that `overrides` names takes the override instead of the tuned value. Overrides that
+    change the network (so the weights do not load) are an error."""
+    config = dataclasses.replace(model.config, scorers=())
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(config)})
+    if unknown:
+        raise ValueError(f"{method} has no setting {', '.join(unknown)} for a test variant")
+    variant = method_spec(method).model_cls(dataclasses.replace(config, **overrides))
+    state = model.state_dict()
+    variant.prepare_for_state(state)
+    try:
+        variant.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"test variant {overrides} of {method} changes the network, so the trained weights do "
+                         f"not load; a test variant may only change test-time settings ({exc})") from exc
+    variant.use_config_settings(overrides)
+    return variant.eval()
+
+
+def _changes_nothing(model: AnomalyModel, overrides: dict[str, Any]) -> bool:
+    """Whether `overrides` leave the trained model as it is (same config, no tuned setting named)."""
+    config = dataclasses.replace(model.config, scorers=())
+    return dataclasses.replace(config, **overrides) == config and not set(overrides) & set(model.tuned_buffers)
+
+
+def _score_test_variants(profile: BenchProfile, run: MethodRun, model: AnomalyModel, data: JobData, label: str,
+                         main: dict[str, Any], device: Any, cancel: CancelToken) -> Iterator[Progress]:
+    """Each test variant of `run` calibrated on the held-out normals and scored on the test set like the main
+    run, with its default map only (generator of Progress); returns {name: entry}. A variant whose settings
+    are the trained ones repeats the main run's numbers (`same_as_trained`) instead of scoring again."""
+    default = model.default_map
+    out: dict[str, Any] = {}
+    for name, overrides in run.test_variants:
+        cancel.raise_if_cancelled()
+        tag = f"{label}, test variant {name}"
+        if _changes_nothing(model, overrides) and default in main["scorers"]:
+            out[name] = {"overrides": overrides, "same_as_trained": True, "tuned": model.tuned_settings(),
+                         "scorers": {default: main["scorers"][default]},
+                         "thresholds": {default: main["thresholds"].get(default, {})}}
+            continue
+        variant = variant_model(run.method, model, overrides)
+        settings = CalibrationSettings(seed=profile.seed)
+        thresholds, _ = yield from _drain(calibrate(variant, data.val, True, settings, device, cancel), tag)
+        started = time.perf_counter()
+        yield Progress("evaluate", 0, len(data.test), message=f"{tag}: scoring {len(data.test)} test images")
+        test = yield from _drain(score_test_set(variant, data.test, device, METRIC_MAX_SIDE, cancel), tag)
+        cancel.raise_if_cancelled()  # a cancel during the last batch is honoured too
+        seconds = time.perf_counter() - started
+        yield Progress("metrics", 0, 1, message=f"{tag}: metrics for {default}")
+        metrics = map_metrics(test, default, thresholds.get(default, {}))
+        metrics["false_reject_rate"] = false_reject_rates(test, default, thresholds.get(default, {}))
+        out[name] = {"overrides": overrides, "same_as_trained": False, "tuned": variant.tuned_settings(),
+                     "scorers": {default: metrics}, "thresholds": {default: thresholds.get(default, {})},
+                     "eval_seconds": seconds,
+                     "ms_per_image_b1": time_scorers(variant, [default], 1, profile.timing_repeats)[default]}
+    return out
+
+
 def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, cancel: CancelToken
             ) -> Iterator[Progress]:
-    """Train, calibrate and evaluate one method (generator of Progress); returns a JSON-friendly dict.
+    """Train, calibrate and evaluate one method, then its test variants (generator of Progress); returns a
+    JSON-friendly dict.
 
     A run with injected images scores only the default and sweep maps and audits its training set."""
     reset_peak_rss()
@@ -142,6 +216,9 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
     for name in scorers:
         per_scorer[name]["ms_per_image_b1"] = speed1[name]
         per_scorer[name]["ms_per_image_b8"] = speed8[name]
+    steps = time_steps(model, _first_test_image(data.test, config, channels, cancel))
+    main = {"scorers": per_scorer, "thresholds": thresholds}
+    variants = yield from _score_test_variants(profile, run, model, data, label, main, device, cancel)
     onnx = None
     if run.method != BLUR and not run.variant and not data.injected:  # each method's own clean run
         yield Progress("export", 0, 1, message=f"{label}: exporting to ONNX and timing it")
@@ -160,7 +237,8 @@ def run_job(profile: BenchProfile, run: MethodRun, data: JobData, label: str, ca
             "config": config.to_dict(), "epochs": planned, "gradient": any(p.is_gradient_phase for p in
                                                                             model.phases()),
             "default_map": scored.default_map, "scorers": per_scorer, "thresholds": thresholds,
-            "common": common, "audit": audit, "onnx": onnx, "observability": summary.summary(),
+            "tuned": model.tuned_settings(), "test_variants": variants,
+            "common": common, "audit": audit, "onnx": onnx, "steps": steps, "observability": summary.summary(),
             "flag_everything": {"image_f1": image_flag_everything_f1(test.labels),
                                 "pixel_f1": pixel_flag_everything_f1(test.masks) if test.has_pixels else None},
             "train_seconds": train_seconds, "eval_seconds": eval_seconds,

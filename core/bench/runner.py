@@ -75,15 +75,19 @@ def _plan_dataset(profile: BenchProfile, ds: DatasetRun, index: int, work_dir: P
         "trivial": trivial_scores(test), "runs": []}
     planned = []
     for level in levels:
-        for run in profile.methods:
-            if (level.target > 0 and not run.sweep) or (run.variant and not ds.ablations):
+        for listed in profile.methods:
+            if (level.target > 0 and not listed.sweep) or (listed.variant and not ds.ablations):
                 continue
+            # Test variants are ablations: scored on the clean level of datasets that run ablations only.
+            ablating = level.target == 0 and ds.ablations
+            run = listed if ablating else dataclasses.replace(listed, test_variants=())
             swept = len(levels) > 1 and run.sweep
             label = f"{ds.name} {run.label} {100 * level.achieved:.1f}%"
             fields = {"dataset": ds.name, "root": str(root), "demo_size": ds.demo_size,
                       "method": run.method, "variant": run.variant, "preset": run.preset,
-                      "overrides": run.overrides, "scorers": run.scorers, "epochs": profile.epochs,
-                      "seed": profile.seed, "val_fraction": profile.val_fraction, "metric_max_side": METRIC_MAX_SIDE,
+                      "overrides": run.overrides, "scorers": run.scorers, "test_variants": run.test_variants,
+                      "epochs": profile.epochs, "seed": profile.seed, "val_fraction": profile.val_fraction,
+                      "metric_max_side": METRIC_MAX_SIDE,
                       "timing_repeats": profile.timing_repeats, "device": profile.device,
                       "target": level.target, "n_normal": len(level.normals), "n_moved": len(level.moved),
                       "common_test": len(common) if swept else None, "code": versions[run.method]}

@@ -59,3 +59,24 @@ def time_scorers(model: AnomalyModel, scorers: list[str], batch_size: int, repea
             # A scorer that reuses an earlier map (perceptual x MSE) is timed with what it reuses.
             out[name] = base + best(lambda n=name: extra_maps(model, (n,), batch, recon, own))
     return out
+
+
+@torch.no_grad()
+def time_steps(model: AnomalyModel, image: torch.Tensor) -> dict[str, float | int] | None:
+    """An iterative inference (`model.steps`) timed step by step on one image (1,C,S,S) in [0,1], after one
+    warm-up pass: the steps taken (an early stop ends sooner), the first step's and the mean later step's
+    milliseconds, and the total. None for a method whose inference is one pass."""
+    model.eval()
+    if model.steps(image) is None:
+        return None
+    for _ in model.steps(image):  # warm-up
+        pass
+    times = []
+    last = time.perf_counter()
+    for _ in model.steps(image):
+        now = time.perf_counter()
+        times.append(1000 * (now - last))
+        last = now
+    later = times[1:]
+    return {"steps": len(times), "first_step_ms": times[0],
+            "ms_per_later_step": sum(later) / len(later) if later else None, "total_ms": sum(times)}

@@ -146,6 +146,17 @@ def threshold_rows(ds: dict[str, Any]) -> list[Row]:
     return rows
 
 
+STEPS: list[Column] = [("method", "method"), ("steps", "steps taken"), ("first_step_ms", "first step ms"),
+                       ("ms_per_later_step", "ms per later step"), ("total_ms", "total ms")]
+
+
+def steps_rows(ds: dict[str, Any]) -> list[Row]:
+    """Clean-level runs of iterative methods: their inference timed step by step on one test image."""
+    return [{"method": label(run), "steps": str(run["steps"]["steps"]),
+             **{key: _f(run["steps"].get(key), 1) for key, _ in STEPS[2:]}}
+            for run in level_runs(ds) if run.get("steps")]
+
+
 def observability_rows(ds: dict[str, Any]) -> list[Row]:
     """One row per (clean-level run, gradient phase): mean losses and observability over its last epoch."""
     rows = []
@@ -167,17 +178,41 @@ def per_type_table(ds: dict[str, Any]) -> tuple[list[Column], list[Row]]:
     return (columns if types else []), rows
 
 
+TEST_TIME = "(test time)"  # the label suffix of a test variant's row
+SAME_AS_TRAINED = "(test time, = trained)"  # ... of one whose settings are the trained model's own
+
+
+def rows_at_test_time(run: dict[str, Any], floor: dict[str, float | None]) -> list[Row]:
+    """One row per test variant of a run (its default map), labelled "<run> <variant> (test time)"."""
+    rows = []
+    for name, entry in (run.get("test_variants") or {}).items():
+        for scorer, m in entry["scorers"].items():
+            row = metric_row({**run, "onnx": None}, scorer, {"ms_per_image_b1": None, "ms_per_image_b8": None, **m},
+                             floor)
+            suffix = SAME_AS_TRAINED if entry.get("same_as_trained") else TEST_TIME
+            rows.append({**row, "method": f"{label(run)} {name} {suffix}", "train": "not retrained"})
+    return rows
+
+
+def tuned_note(ds: dict[str, Any]) -> str:
+    """What training tuned in the clean-level runs that have test variants, e.g. "Tuned in training: i3ad
+    u = 0.25."; "" when nothing was."""
+    parts = [f"{label(run)} " + ", ".join(f"{key} = {value:.3g}" for key, value in run["tuned"].items())
+             for run in level_runs(ds) if run.get("test_variants") and run.get("tuned")]
+    return f"Tuned in training: {'; '.join(parts)}." if parts else ""
+
+
 def ablation_rows(ds: dict[str, Any]) -> list[Row]:
-    """Clean-level rows of every method that has ablation variants: the full method's maps, then each
-    variant's default map and its l1 / l2 map."""
+    """Clean-level rows of every method that has ablation or test variants: the full method's maps, then
+    each variant's default map and its l1 / l2 map, and each run's test variants after its own rows."""
     clean = level_runs(ds)
     floor = blur_floor(ds)
     with_variants = [m for m in dict.fromkeys(r["method"] for r in clean)
-                     if any(r.get("variant") for r in clean if r["method"] == m)]
-    return [metric_row(run, name, m, floor) for method in with_variants
-            for run in clean if run["method"] == method
-            for name, m in run["scorers"].items()
-            if not run.get("variant") or name in (run["default_map"], "l1", "l2")]
+                     if any(r.get("variant") or r.get("test_variants") for r in clean if r["method"] == m)]
+    return [row for method in with_variants for run in clean if run["method"] == method
+            for row in [metric_row(run, name, m, floor) for name, m in run["scorers"].items()
+                        if not run.get("variant") or name in (run["default_map"], "l1", "l2")]
+            + rows_at_test_time(run, floor)]
 
 
 def level_header(level: dict[str, Any]) -> str:

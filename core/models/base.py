@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
-from core.data.preprocess import ResizePolicy
+from core.data.io import read_image
+from core.data.preprocess import ResizePolicy, working_image
 from core.models.phases import Phase
 from core.scoring.maps import RECONSTRUCTION_MAPS
 from core.scoring.perceptual import LayerStats, layer_scale, perceptual_layers, perceptual_map
@@ -129,6 +132,13 @@ class AnomalyModel(nn.Module):
     input_normalisation: ClassVar[str] = "none: the network reads [0,1]"
     # Why inference is not one forward pass that ONNX can hold (e.g. an iterative loop); "" when it exports.
     export_blocker: ClassVar[str] = ""
+    # The method compares every input with one defect-free reference image (`reference_image`,
+    # `set_reference`); the workbench offers to replace it.
+    uses_reference: ClassVar[bool] = False
+
+    # Config settings that a training phase tunes, each with the scalar buffer that holds the value in use
+    # (the config keeps the value it started from), e.g. I3AD's mask threshold u.
+    tuned_buffers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: MethodConfig) -> None:
         super().__init__()
@@ -183,6 +193,32 @@ class AnomalyModel(nn.Module):
             maps.update(extra_maps(self, self.config.scorers, batch, recon, maps))
         return maps, recon
 
+    # --- reference image (methods with `uses_reference`) --------------------------------------------------
+
+    def reference_image(self) -> torch.Tensor | None:
+        """A copy of the reference image (C,S,S) in [0,1], S = `config.input_size`; None for methods without
+        one, or while none is chosen yet."""
+        return None
+
+    def set_reference(self, image: torch.Tensor) -> None:
+        """Use `image` (C,H,W) or (1,C,H,W) in [0,1] as the reference image; ValueError for methods without one."""
+        raise self._no_reference()
+
+    def _no_reference(self) -> ValueError:
+        return ValueError(f"{self.method or type(self).__name__} uses no reference image, so none can be set; "
+                          "only methods that compare inputs with a reference image take one")
+
+    def set_reference_from_path(self, path: str | Path) -> None:
+        """Make the image file at `path` the reference, prepared as training images are (resized, or in tile
+        mode scaled and centre-cropped to one tile). The file is only read; an unreadable one is an
+        ImageReadError naming it."""
+        if not self.uses_reference:
+            raise self._no_reference()  # before the file is read
+        image = working_image(read_image(path), self.config.policy)
+        size = self.config.input_size
+        top, left = (image.shape[1] - size) // 2, (image.shape[2] - size) // 2
+        self.set_reference(torch.from_numpy(np.ascontiguousarray(image[:, top:top + size, left:left + size])))
+
     def feature_scales(self) -> tuple[FeatureScale, ...]:
         """The encoder scales `encoder_features` returns, finest first; () for methods that expose none."""
         return ()
@@ -206,6 +242,16 @@ class AnomalyModel(nn.Module):
     def training_stats(self) -> dict[str, Any]:
         """Extra live statistics for the GUI (e.g. memory-slot usage); JSON-friendly values."""
         return {}
+
+    def tuned_settings(self) -> dict[str, float]:
+        """The value in use of every setting in `tuned_buffers` ({} for methods that tune none)."""
+        return {name: float(getattr(self, buffer)) for name, buffer in self.tuned_buffers.items()}
+
+    def use_config_settings(self, names: Iterable[str]) -> None:
+        """After loading a trained state: give each named setting of `tuned_buffers` its config value again,
+        so a setting changed at test time wins over the value training tuned into the buffer."""
+        for name in set(names) & set(self.tuned_buffers):
+            getattr(self, self.tuned_buffers[name]).fill_(float(getattr(self.config, name)))
 
     def prepare_for_state(self, state: dict[str, torch.Tensor]) -> None:
         """Resize buffers whose size is only known after training (e.g. a memory bank) before loading.

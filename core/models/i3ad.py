@@ -109,6 +109,7 @@ class I3AD(AnomalyModel):
     map_names = ("ssim", "l2", "ssim_checker", "l2_checker")
     default_map = "ssim"
     input_normalisation = "x * 2 - 1 inside the network ([0,1] -> [-1,1])"
+    tuned_buffers = {"u": "mask_threshold"}  # the tune_u phase writes the chosen u there
     export_blocker = ("its test-time procedure is a loop of up to 4 + test_iterations generator passes whose hole "
                       "masks come from the previous pass's SSIM map; score with `defectlab predict`, which runs it")
 

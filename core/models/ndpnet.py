@@ -11,8 +11,8 @@ Training, three phases of the shared engine:
   sample defective: L_def_per needs a mask); the decoder reads the clean image's features.
 - reference, no gradient: the encoder's global level-5 descriptor of every training image; the image
   nearest their mean (a feature-space medoid) becomes the reference, stored in the model (buffer
-  `reference`). The paper does not say how it chose its reference; `NDPNet.set_reference` and
-  `set_reference_from_path` replace it.
+  `reference`). The paper does not say how it chose its reference; `set_reference` and
+  `set_reference_from_path` (AnomalyModel) replace it.
 - phase2, encoder frozen: RBAM + decoder + MSDSM, 100 MSE + 1 perceptual + 1 L_fea_rep + 1 L_seg (Eq. 17),
   a share `clean_share` of the samples left clean (mask 0) so the heads learn to stay silent.
 
@@ -107,6 +107,7 @@ class NDPNet(AnomalyModel):
     method = "ndpnet"
     map_names = ("msdsm", "am1", "am2", "am3", "l2", "perceptual")
     default_map = "msdsm"
+    uses_reference = True
 
     def __init__(self, config: NDPNetConfig) -> None:
         super().__init__(config)
@@ -153,6 +154,10 @@ class NDPNet(AnomalyModel):
         return self.msdsm(self.encode(images, 3), self.encode(recon, 3))
 
     # --- reference image ------------------------------------------------------------------------------------
+
+    def reference_image(self) -> torch.Tensor | None:
+        """The reference (C,S,S) in [0,1], or None before training has chosen one."""
+        return self.reference[0].detach().clone() if bool(self.reference_ready) else None
 
     @torch.no_grad()
     def set_reference(self, image: torch.Tensor) -> None:
@@ -285,15 +290,6 @@ class NDPNet(AnomalyModel):
         if "perceptual" in self.map_names:
             maps["perceptual"] = self.perceptual_distance(batch, recon)
         return maps, recon
-
-
-def set_reference_from_path(model: NDPNet, path: str | Path) -> None:
-    """Make the image file at `path` the model's reference, prepared as training images are (resized, or in
-    tile mode scaled and centre-cropped to one tile)."""
-    image = working_image(read_image(path), model.config.policy)
-    size = model.config.input_size
-    top, left = (image.shape[1] - size) // 2, (image.shape[2] - size) // 2
-    model.set_reference(torch.from_numpy(np.ascontiguousarray(image[:, top:top + size, left:left + size])))
 
 
 def _check(c: NDPNetConfig) -> None:

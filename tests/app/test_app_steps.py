@@ -7,26 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from app.result_viewer import ResultViewer
 from app.session import Session
 from app.steps_view import MASK, RECON
 from app.worker import JobRunner
 from core.data.io import write_png_atomic
-from core.modelfile import ModelMeta, read_meta, save_model
-from core.models import build_model
+from core.modelfile import read_meta
+from windows import model_file
 
 pytestmark = pytest.mark.gui
-
-
-def _model_file(folder: Path, method: str, **settings: object) -> Path:
-    torch.manual_seed(0)
-    model = build_model(method, "fast", in_channels=1, **settings).eval()
-    meta = ModelMeta(method=method, preset="fast", config=model.config.to_dict(), in_channels=1,
-                     input_size=model.config.input_size, default_map=model.default_map,
-                     map_names=list(model.all_map_names))
-    return save_model(folder / f"{method}.safetensors", model, meta)
 
 
 def _viewer(qtbot, model: Path, image: Path) -> ResultViewer:
@@ -48,7 +38,7 @@ def image(tmp_path: Path) -> Path:
 
 
 def test_iteration_view_steps_through_the_steps_of_the_current_image(qtbot, tmp_path: Path, image: Path) -> None:
-    model = _model_file(tmp_path, "i3ad", input_size=32, cnum=8, discriminator_width=0.125, test_iterations=3,
+    model = model_file(tmp_path, "i3ad", input_size=32, cnum=8, discriminator_width=0.125, test_iterations=3,
                         early_stop=False, u=0.05, tune_u=False)
     viewer = _viewer(qtbot, model, image)
     assert viewer.iterations.isVisible() and not viewer.steps.isVisible()
@@ -72,6 +62,6 @@ def test_iteration_view_steps_through_the_steps_of_the_current_image(qtbot, tmp_
 
 
 def test_iteration_view_is_not_offered_for_a_single_pass_method(qtbot, tmp_path: Path, image: Path) -> None:
-    model = _model_file(tmp_path, "ae-l2")
+    model = model_file(tmp_path, "ae-l2")
     viewer = _viewer(qtbot, model, image)
     assert not viewer.iterations.isVisible() and not viewer.steps.available()

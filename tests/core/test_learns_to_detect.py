@@ -118,7 +118,7 @@ def train(case: Case, seed: int = SEED, trained: bool = True) -> AnomalyModel:
     model = build_model(case.method, "fast", input_size=case.size, **case.overrides)
     normals, _ = product_set(case.size, TRAIN_STREAM, N_TRAIN, False, seed)
     if not trained:
-        if hasattr(model, "set_reference"):  # NDP-Net's attention needs a normal reference image
+        if model.uses_reference:  # e.g. NDP-Net: its attention needs a normal reference image
             model.set_reference(torch.from_numpy(normals[0]))
         return model.eval()
     images = [np.round(im * 255.0).astype(np.uint8) for im in normals]

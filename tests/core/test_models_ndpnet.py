@@ -13,7 +13,7 @@ import torch
 
 from core.data.preprocess import ResizePolicy
 from core.models import build_model
-from core.models.ndpnet import NDPNet, set_reference_from_path
+from core.models.ndpnet import NDPNet
 from core.models.ndpnet_blocks import (defect_perception_loss, final_map, focal_loss, fuse_maps, mean_filter,
                                        median_filter)
 from core.models.reference_attention import FeatureFusion, medoid_index, reference_repair
@@ -224,7 +224,7 @@ def test_model_file_keeps_the_reference(tmp_path: Path) -> None:
     model = _tiny().eval()
     picture = (np.arange(64 * 64).reshape(64, 64, 1) % 256).astype(np.uint8)
     write_png_atomic(tmp_path / "ref.png", picture)
-    set_reference_from_path(model, tmp_path / "ref.png")
+    model.set_reference_from_path(tmp_path / "ref.png")
     assert torch.allclose(model.reference[0, 0], torch.from_numpy(picture[..., 0] / 255.0).float(), atol=1e-6)
     meta = ModelMeta(method="ndpnet", preset="fast", config=model.config.to_dict(), in_channels=1, input_size=64,
                      default_map="msdsm", map_names=list(model.map_names))
@@ -232,3 +232,29 @@ def test_model_file_keeps_the_reference(tmp_path: Path) -> None:
     assert torch.equal(loaded.reference, model.reference) and bool(loaded.reference_ready)
     x = torch.rand(1, 1, 64, 64)
     assert torch.allclose(loaded.predict(x)[0]["msdsm"], model.predict(x)[0]["msdsm"])
+
+
+def test_reference_interface_of_a_method_with_and_without_one(tmp_path: Path) -> None:
+    from core.data.io import ImageReadError, write_png_atomic
+
+    model = _tiny()
+    assert type(model).uses_reference and model.reference_image() is None  # not chosen before training
+    picture = torch.rand(1, 64, 64)
+    model.set_reference(picture)
+    shown = model.reference_image()
+    assert shown is not None and shown.shape == (1, 64, 64) and torch.allclose(shown, picture)
+    shown.zero_()  # a copy: changing it leaves the model's reference alone
+    assert torch.allclose(model.reference[0], picture)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    before = (tmp_path / "broken.png").read_bytes()
+    with pytest.raises(ImageReadError, match="broken.png"):
+        model.set_reference_from_path(tmp_path / "broken.png")
+    assert (tmp_path / "broken.png").read_bytes() == before and torch.allclose(model.reference[0], picture)
+
+    plain = build_model("ae-ssim", "fast")
+    assert not type(plain).uses_reference and plain.reference_image() is None
+    with pytest.raises(ValueError, match="ae-ssim uses no reference image"):
+        plain.set_reference(picture)
+    write_png_atomic(tmp_path / "good.png", np.zeros((64, 64), np.uint8))
+    with pytest.raises(ValueError, match="ae-ssim uses no reference image"):
+        plain.set_reference_from_path(tmp_path / "good.png")
