@@ -27,6 +27,9 @@ class MethodRun:
     # Test-time settings scored on the same trained model (name, config overrides), default map only, on the
     # clean level of datasets that run ablations; rows read "i3ad u=0.10 (test time)". Training is not repeated.
     test_variants: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # Datasets that run no ablations where this variant runs all the same (cheap variants worth seeing
+    # beside a published anchor).
+    also_on: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -78,9 +81,13 @@ _ABLATIONS = (
     MethodRun("cmaae", variant="concat", overrides={"fusion": "concat"}, scorers=("msfr", "l1"), sweep=False),
     MethodRun("cmaae", variant="one stage", overrides={"two_stage": False}, scorers=("msfr", "l1"), sweep=False),
     # The reference as the paper has it (uniform patch sampling, raw distances), and each border fix alone.
-    MethodRun("patchcore", variant="paper-literal", overrides={"keep_border": False, "position_norm": False},
-              sweep=False),
-    MethodRun("patchcore", variant="w/o position norm", overrides={"position_norm": False}, sweep=False),
+    # Features: the deeper Lite1, the deeper and wider Lite2, and the two finer stages (strides 4 and 8)
+    # instead of 8 and 16. PatchCore's variants take minutes, so they also run on the DifferNet split.
+    *(MethodRun("patchcore", variant=name, overrides=overrides, sweep=False, also_on=("mtd_differnet",))
+      for name, overrides in (("paper-literal", {"keep_border": False, "position_norm": False}),
+                              ("w/o position norm", {"position_norm": False}),
+                              ("Lite1", {"backbone": "lite1"}), ("Lite2", {"backbone": "lite2"}),
+                              ("stages 2+3", {"stages": (2, 3)}))),
 )
 
 # I3AD's ablations are test-time settings of one trained model: the mask threshold u fixed over the paper's

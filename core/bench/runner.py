@@ -76,7 +76,8 @@ def _plan_dataset(profile: BenchProfile, ds: DatasetRun, index: int, work_dir: P
     planned = []
     for level in levels:
         for listed in profile.methods:
-            if (level.target > 0 and not listed.sweep) or (listed.variant and not ds.ablations):
+            if (level.target > 0 and not listed.sweep) or (listed.variant and not ds.ablations
+                                                              and ds.name not in listed.also_on):
                 continue
             # Test variants are ablations: scored on the clean level of datasets that run ablations only.
             ablating = level.target == 0 and ds.ablations

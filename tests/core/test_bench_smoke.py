@@ -326,5 +326,23 @@ def test_methods_option_keeps_a_profiles_variants_and_adds_plain_runs() -> None:
 
     chosen = select_methods(get_profile("full"), ["patchcore", "blur-floor", "ae-l2x"], "fast")
     labels = [m.label for m in chosen.methods]
-    assert labels == [BLUR, "patchcore", "patchcore paper-literal", "patchcore w/o position norm", "ae-l2x"]
+    assert labels == [BLUR, "patchcore", "patchcore paper-literal", "patchcore w/o position norm",
+                      "patchcore Lite1", "patchcore Lite2", "patchcore stages 2+3", "ae-l2x"]
     assert not next(m for m in chosen.methods if m.method == "patchcore").sweep
+
+
+def test_a_variant_runs_on_a_dataset_without_ablations_only_where_it_says_so(tmp_path: Path) -> None:
+    from core.bench.profiles import BenchProfile, DatasetRun, MethodRun
+    from core.bench.runner import _plan_dataset
+
+    demo = DatasetRun("demo:fabric", demo_size={"n_train": 6, "n_test_good": 2, "n_test_defect": 2, "size": 32},
+                      ablations=False)
+    runs = (MethodRun("patchcore"), MethodRun("patchcore", variant="a", overrides={"neighbourhood": 1}),
+            MethodRun("patchcore", variant="b", overrides={"neighbourhood": 5}, also_on=("demo:fabric",)))
+    profile = BenchProfile(name="test", datasets=(demo,), methods=runs)
+    planned = _plan_dataset(profile, demo, 0, tmp_path, {"patchcore": "src-x"})[1]
+    assert [p.run.label for p in planned] == ["patchcore", "patchcore b"]
+    full = get_profile("full")
+    on_differnet = [m.label for m in full.methods if m.variant and "mtd_differnet" in m.also_on]
+    assert on_differnet == ["patchcore paper-literal", "patchcore w/o position norm", "patchcore Lite1",
+                            "patchcore Lite2", "patchcore stages 2+3"]
